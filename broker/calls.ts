@@ -1,0 +1,48 @@
+/** A call that one side sent and the other has not answered yet. */
+export interface PendingCall {
+  action: string;
+  startedAt: number;
+}
+
+/**
+ * The calls in flight from one sender on one connection: message id → action and start time.
+ * A CALLRESULT does not name its action, so this is how an answer is tied to its call (OCPP-J §4).
+ *
+ * OCPP allows one outstanding call per sender, so a handful of entries is the norm; the bound only
+ * protects the broker from a peer that never answers. Unanswered calls are swept by age.
+ */
+export class CallsInFlight {
+  readonly #calls = new Map<string, PendingCall>();
+  readonly #limit: number;
+
+  constructor(limit = 64) {
+    this.#limit = limit;
+  }
+
+  get size(): number {
+    return this.#calls.size;
+  }
+
+  start(id: string, action: string, now: number): void {
+    this.#calls.delete(id);
+    this.#calls.set(id, { action, startedAt: now });
+    if (this.#calls.size > this.#limit) {
+      this.#calls.delete(this.#calls.keys().next().value!);
+    }
+  }
+
+  /** Removes and returns the call that `id` answers, if it is still known. */
+  finish(id: string): PendingCall | undefined {
+    const call = this.#calls.get(id);
+    if (call) this.#calls.delete(id);
+    return call;
+  }
+
+  /** Forgets calls started before `before` (they were never answered). */
+  sweep(before: number): void {
+    for (const [id, call] of this.#calls) {
+      if (call.startedAt >= before) break; // insertion order is start order
+      this.#calls.delete(id);
+    }
+  }
+}

@@ -1,0 +1,171 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import WebSocket, { WebSocketServer } from 'ws';
+import { CloseCode } from './close-codes.ts';
+import { Refusal } from './refusals.ts';
+import { createSession, type Session } from './session.ts';
+import type { StationInfo } from './types.ts';
+import { readUpgradeRequest, refuse, type UpgradeTenant } from './upgrade.ts';
+import { connectUpstream } from './upstream.ts';
+
+export { OCPP_PATH_PREFIX } from './upgrade.ts';
+export type { StationInfo } from './types.ts';
+
+export interface BrokerOptions {
+  findTenant(slug: string): UpgradeTenant | undefined;
+  pingIntervalMs: number;
+  upstreamConnectTimeoutMs: number;
+  maxPayloadBytes: number;
+  log: Logger;
+}
+
+export interface Broker {
+  /** Takes an HTTP upgrade request on `/ocpp/…` (the http.Server's `upgrade` event). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  stations(tenantId?: number): StationInfo[];
+  count(tenantId?: number): number;
+  /** Closes one station's links; false when it is not connected. */
+  disconnect(tenantId: number, identity: string, code: number, reason: string): boolean;
+  /** Closes every station link of a tenant; returns how many. */
+  disconnectTenant(tenantId: number, code: number, reason: string): number;
+  /** Refuses new stations (503), closes every link with 1001 and waits, ending what is left after `timeoutMs`. */
+  close(timeoutMs: number): Promise<void>;
+}
+
+/**
+ * The proxy: for each station that connects, a CPMS link first, then the station's handshake,
+ * then a session that pairs the two. Lifecycle and every status and close code: broker/README.md.
+ */
+export function createBroker(options: BrokerOptions): Broker {
+  const { log } = options;
+  const sessions = new Map<string, Session>();
+  const pending = new Set<AbortController>();
+  /** The subprotocol the CPMS selected, handed to the station's handshake. */
+  const selected = new WeakMap<IncomingMessage, string>();
+  let closing = false;
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.maxPayloadBytes,
+    perMessageDeflate: true, // OCPP-J 2.0.1 expects the CSMS side to support RFC 7692
+    clientTracking: false,
+    handleProtocols: (_offered, req) => selected.get(req) ?? false,
+  });
+
+  const key = (tenantId: number, identity: string) => `${tenantId}/${identity}`;
+
+  async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
+    socket.on('error', (error) => log.debug({ err: error.message }, 'station socket error during handshake'));
+    const context: Record<string, unknown> = { remoteAddress: req.socket.remoteAddress };
+    const abort = new AbortController();
+    const onSocketClose = () => abort.abort();
+    try {
+      if (closing) throw new Refusal('SHUTTING_DOWN');
+      const request = readUpgradeRequest(req, options.findTenant);
+      Object.assign(context, { tenant: request.tenant.slug, identity: request.identity });
+
+      pending.add(abort);
+      socket.once('close', onSocketClose);
+      const cpms = await connectUpstream({
+        url: `${request.tenant.cpmsUrl}/${encodeURIComponent(request.identity)}`,
+        protocols: request.protocols,
+        headers: forwardedHeaders(req),
+        timeoutMs: options.upstreamConnectTimeoutMs,
+        maxPayloadBytes: options.maxPayloadBytes,
+        signal: abort.signal,
+      });
+      if (closing || abort.signal.aborted) {
+        cpms.close(CloseCode.GOING_AWAY, closing ? 'Broker shutting down' : 'Station went away');
+        throw new Refusal('SHUTTING_DOWN');
+      }
+      if (cpms.protocol) selected.set(req, cpms.protocol);
+      wss.handleUpgrade(req, socket, head, (station) => {
+        open(request.tenant, request.identity, request.remoteAddress, station, cpms);
+      });
+    } catch (error) {
+      if (!(error instanceof Refusal)) throw error;
+      if (abort.signal.aborted && !closing) return; // the station went away: nobody to answer
+      const refusal = closing ? new Refusal('SHUTTING_DOWN') : error;
+      log.warn({ event: 'connection.refused', ...context, status: refusal.status, reason: refusal.message }, 'station refused');
+      refuse(socket, refusal);
+    } finally {
+      pending.delete(abort);
+      socket.off('close', onSocketClose);
+    }
+  }
+
+  function open(tenant: UpgradeTenant, identity: string, remoteAddress: string, station: WebSocket, cpms: WebSocket) {
+    const session = createSession({
+      tenantId: tenant.id,
+      tenantSlug: tenant.slug,
+      identity,
+      remoteAddress,
+      station,
+      cpms,
+      pingIntervalMs: options.pingIntervalMs,
+      log,
+    });
+    const id = key(tenant.id, identity);
+    const previous = sessions.get(id);
+    sessions.set(id, session);
+    previous?.close(CloseCode.NORMAL, 'Replaced by a new connection with the same identity');
+    log.info(
+      { event: 'connection.opened', tenant: tenant.slug, identity, remoteAddress, subprotocol: session.subprotocol },
+      'station connected',
+    );
+    void session.closed.then(() => {
+      if (sessions.get(id) === session) sessions.delete(id);
+    });
+  }
+
+  function ofTenant(tenantId?: number): Session[] {
+    const all = [...sessions.values()];
+    return tenantId === undefined ? all : all.filter((s) => s.tenantId === tenantId);
+  }
+
+  return {
+    handleUpgrade(req, socket, head) {
+      handleUpgrade(req, socket, head).catch((error: unknown) => {
+        log.error({ err: error }, 'unexpected error during a station handshake');
+        refuse(socket, new Refusal('INTERNAL'));
+      });
+    },
+    stations: (tenantId) => ofTenant(tenantId).map((s) => s.info()).sort((a, b) => +b.connectedAt - +a.connectedAt),
+    count: (tenantId) => ofTenant(tenantId).length,
+    disconnect(tenantId, identity, code, reason) {
+      const session = sessions.get(key(tenantId, identity));
+      session?.close(code, reason);
+      return session !== undefined;
+    },
+    disconnectTenant(tenantId, code, reason) {
+      const affected = ofTenant(tenantId);
+      for (const session of affected) session.close(code, reason);
+      return affected.length;
+    },
+    async close(timeoutMs) {
+      closing = true;
+      for (const abort of pending) abort.abort();
+      const all = [...sessions.values()];
+      for (const session of all) session.close(CloseCode.GOING_AWAY, 'Broker shutting down');
+      const closedAll = Promise.all(all.map((s) => s.closed));
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, timeoutMs, 'late')));
+      if ((await Promise.race([closedAll, late])) === 'late') {
+        for (const session of all) session.terminate();
+        await closedAll;
+      }
+      clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * Headers the CPMS sees as the station sent them. The Authorization header is passed unchanged
+ * (security profiles 1 and 2 put the station's Basic credentials in it).
+ */
+function forwardedHeaders(req: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (req.headers.authorization !== undefined) headers.authorization = req.headers.authorization;
+  return headers;
+}

@@ -1,0 +1,30 @@
+/**
+ * Why a station's WebSocket upgrade was refused, and the HTTP status it gets.
+ * Every code is documented in broker/README.md (a test holds the two together).
+ */
+export const refusals = {
+  NOT_FOUND: { status: 404, message: 'No such tenant, or it is disabled' },
+  BAD_IDENTITY: { status: 400, message: 'Invalid station identity' },
+  BAD_HANDSHAKE: { status: 400, message: 'Invalid WebSocket handshake' },
+  CPMS_REFUSED: { status: 0, message: 'The CPMS refused the connection' },
+  CPMS_UNREACHABLE: { status: 502, message: 'The CPMS could not be reached' },
+  CPMS_TIMEOUT: { status: 504, message: 'The CPMS did not answer in time' },
+  SHUTTING_DOWN: { status: 503, message: 'The broker is shutting down' },
+  INTERNAL: { status: 500, message: 'Internal error' },
+} as const;
+
+export type RefusalCode = keyof typeof refusals;
+
+export class Refusal extends Error {
+  readonly code: RefusalCode;
+  readonly status: number;
+  /** Extra response headers, e.g. the CPMS's `WWW-Authenticate`. */
+  readonly headers: Record<string, string>;
+
+  constructor(code: RefusalCode, detail?: string, status?: number, headers: Record<string, string> = {}) {
+    super(detail ? `${refusals[code].message}: ${detail}` : refusals[code].message);
+    this.code = code;
+    this.status = status ?? refusals[code].status;
+    this.headers = headers;
+  }
+}

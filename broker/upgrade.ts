@@ -1,0 +1,110 @@
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Refusal } from './refusals.ts';
+
+/** The tenant fields the proxy needs. */
+export interface UpgradeTenant {
+  id: number;
+  slug: string;
+  cpmsUrl: string;
+  enabled: boolean;
+}
+
+/** A station's upgrade request, once its path, tenant and handshake headers check out. */
+export interface UpgradeRequest {
+  tenant: UpgradeTenant;
+  identity: string;
+  /** Sec-WebSocket-Protocol, in the station's order; empty when it sent none. */
+  protocols: string[];
+  remoteAddress: string;
+}
+
+export const OCPP_PATH_PREFIX = '/ocpp/';
+
+/**
+ * Reads `/ocpp/<slug>/<percent-encoded identity>` and the handshake headers.
+ * Throws the Refusal the station gets: 404 for an unknown or disabled tenant, 400 for the rest.
+ */
+export function readUpgradeRequest(
+  req: IncomingMessage,
+  findTenant: (slug: string) => UpgradeTenant | undefined,
+): UpgradeRequest {
+  const pathname = new URL(req.url ?? '/', 'http://broker').pathname;
+  const [slug = '', ...segments] = pathname.slice(OCPP_PATH_PREFIX.length).split('/');
+  const tenant = findTenant(slug);
+  if (!tenant?.enabled) throw new Refusal('NOT_FOUND');
+
+  if (segments.length !== 1) throw new Refusal('BAD_IDENTITY', 'expected /ocpp/<tenant>/<identity>');
+  const identity = decodeIdentity(segments[0]!);
+  if (identity === undefined) throw new Refusal('BAD_IDENTITY', 'malformed percent-encoding');
+  const problem = identityProblem(identity);
+  if (problem) throw new Refusal('BAD_IDENTITY', problem);
+
+  const handshake = handshakeProblem(req);
+  if (handshake) throw new Refusal('BAD_HANDSHAKE', handshake);
+  const protocols = parseProtocols(req.headers['sec-websocket-protocol']);
+  if (!protocols) throw new Refusal('BAD_HANDSHAKE', 'invalid Sec-WebSocket-Protocol header');
+
+  return { tenant, identity, protocols, remoteAddress: req.socket.remoteAddress ?? '' };
+}
+
+/**
+ * A station identity is at most 48 characters and contains no ":" (OCPP-J 2.0.1, and the
+ * Basic auth username of security profiles 1 and 2 is the identity).
+ */
+export function identityProblem(identity: string): string | undefined {
+  if (identity === '') return 'the identity is empty';
+  if ([...identity].length > 48) return 'the identity is longer than 48 characters';
+  if (identity.includes(':')) return 'the identity contains ":"';
+  if (/[\u0000-\u001f\u007f]/.test(identity)) return 'the identity contains control characters';
+  return undefined;
+}
+
+function decodeIdentity(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The checks `ws` would make after the CPMS link is open; made first so a bad request costs the CPMS nothing. */
+export function handshakeProblem(req: IncomingMessage): string | undefined {
+  if (req.method !== 'GET') return 'the method is not GET';
+  if (req.headers.upgrade?.toLowerCase() !== 'websocket') return 'the Upgrade header is not websocket';
+  const key = req.headers['sec-websocket-key'];
+  if (!key || !/^[+/0-9A-Za-z]{22}==$/.test(key)) return 'missing or invalid Sec-WebSocket-Key header';
+  const version = req.headers['sec-websocket-version'];
+  if (version !== '13' && version !== '8') return 'missing or unsupported Sec-WebSocket-Version header';
+  return undefined;
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Sec-WebSocket-Protocol as a list (RFC 6455 §4.1); undefined when malformed or repeating a name. */
+export function parseProtocols(header: string | undefined): string[] | undefined {
+  if (header === undefined) return [];
+  const protocols = header.split(',').map((p) => p.trim());
+  if (protocols.some((p) => !TOKEN.test(p)) || new Set(protocols).size !== protocols.length) return undefined;
+  return protocols;
+}
+
+/** Answers an upgrade request with a plain HTTP status and closes the socket. */
+export function refuse(socket: Duplex, refusal: Refusal): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = `${refusal.message}\n`;
+  const headers = {
+    Connection: 'close',
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': String(Buffer.byteLength(body)),
+    ...refusal.headers,
+  };
+  socket.end(
+    `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}\r\n` +
+      Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('') +
+      `\r\n${body}`,
+  );
+}

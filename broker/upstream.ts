@@ -1,0 +1,77 @@
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import WebSocket from 'ws';
+import { Refusal } from './refusals.ts';
+
+export interface UpstreamOptions {
+  /** `<cpmsUrl>/<percent-encoded identity>` */
+  url: string;
+  /** Exactly the subprotocols the station offered, in its order. */
+  protocols: string[];
+  headers: Record<string, string>;
+  timeoutMs: number;
+  maxPayloadBytes: number;
+  /** Aborted when the station goes away before the CPMS answered. */
+  signal: AbortSignal;
+}
+
+/**
+ * Opens the CPMS link for one station. Resolves with the open socket, or rejects with the
+ * Refusal the station should get: the CPMS's own HTTP status when it answered with one,
+ * 502 when it cannot be reached, 504 when it does not answer within `timeoutMs`.
+ */
+export function connectUpstream(options: UpstreamOptions): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(options.url, options.protocols, {
+      headers: options.headers,
+      maxPayload: options.maxPayloadBytes,
+      followRedirects: false,
+      perMessageDeflate: true,
+    });
+    let settled = false;
+
+    const settle = (refusal?: Refusal) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      options.signal.removeEventListener('abort', onAbort);
+      ws.off('open', onOpen);
+      if (refusal) {
+        ws.terminate();
+        reject(refusal);
+      } else {
+        resolve(ws);
+      }
+    };
+    const onOpen = () => settle();
+    const onAbort = () => settle(new Refusal('CPMS_UNREACHABLE', 'the station went away'));
+
+    const timer = setTimeout(
+      () => settle(new Refusal('CPMS_TIMEOUT', `no answer within ${options.timeoutMs} ms`)),
+      options.timeoutMs,
+    );
+    options.signal.addEventListener('abort', onAbort, { once: true });
+    ws.once('open', onOpen);
+    ws.on('error', (error) => settle(new Refusal('CPMS_UNREACHABLE', describe(error))));
+    ws.once('unexpected-response', (request: ClientRequest, response: IncomingMessage) => {
+      response.resume();
+      request.destroy();
+      settle(refusalFor(response));
+    });
+  });
+}
+
+/** 4xx and 5xx reach the station as they are; anything else (a redirect, a 200) is not a WebSocket CPMS. */
+function refusalFor(response: IncomingMessage): Refusal {
+  const status = response.statusCode ?? 502;
+  if (status < 400 || status > 599) {
+    return new Refusal('CPMS_UNREACHABLE', `the CPMS answered HTTP ${status} instead of switching protocols`);
+  }
+  const headers: Record<string, string> = {};
+  const challenge = response.headers['www-authenticate'];
+  if (challenge) headers['WWW-Authenticate'] = challenge;
+  return new Refusal('CPMS_REFUSED', `HTTP ${status}`, status, headers);
+}
+
+function describe(error: Error & { code?: string }): string {
+  return error.code ? `${error.code} ${error.message}` : error.message;
+}

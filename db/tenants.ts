@@ -1,0 +1,46 @@
+import { eq } from 'drizzle-orm';
+import type { Db } from './index.ts';
+import { tenants, type Tenant } from './schema.ts';
+import type { TenantCreate, TenantUpdate } from './validation.ts';
+
+/** The columns the API may show. Listed one by one so that a secret added later is never selected by accident. */
+const publicColumns = {
+  id: tenants.id,
+  name: tenants.name,
+  slug: tenants.slug,
+  cpmsUrl: tenants.cpmsUrl,
+  enabled: tenants.enabled,
+  createdAt: tenants.createdAt,
+  updatedAt: tenants.updatedAt,
+};
+
+export type TenantView = Pick<Tenant, keyof typeof publicColumns>;
+
+export function listTenants(db: Db): TenantView[] {
+  return db.select(publicColumns).from(tenants).orderBy(tenants.name).all();
+}
+
+export function getTenant(db: Db, id: number): TenantView | undefined {
+  return db.select(publicColumns).from(tenants).where(eq(tenants.id, id)).get();
+}
+
+export function getTenantBySlug(db: Db, slug: string): TenantView | undefined {
+  return db.select(publicColumns).from(tenants).where(eq(tenants.slug, slug)).get();
+}
+
+export function createTenant(db: Db, input: TenantCreate): TenantView {
+  return db.insert(tenants).values(input).returning(publicColumns).get();
+}
+
+export function updateTenant(db: Db, { id, ...changes }: TenantUpdate): TenantView | undefined {
+  return db
+    .update(tenants)
+    .set({ ...changes, updatedAt: new Date() })
+    .where(eq(tenants.id, id))
+    .returning(publicColumns)
+    .get();
+}
+
+export function removeTenant(db: Db, id: number): boolean {
+  return db.delete(tenants).where(eq(tenants.id, id)).run().changes > 0;
+}

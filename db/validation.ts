@@ -1,0 +1,55 @@
+import { createInsertSchema } from 'drizzle-zod';
+import { z } from 'zod';
+import { tenants } from './schema.ts';
+
+/** Lower-case letters, digits and inner hyphens: the slug is a path segment of every station URL. */
+export const slugSchema = z
+  .string()
+  .trim()
+  .min(1, 'Required')
+  .max(63, 'At most 63 characters')
+  .regex(
+    /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/,
+    'Lower-case letters, digits and inner hyphens only',
+  );
+
+/**
+ * The CPMS endpoint a station would be configured with; the broker appends `/<identity>`.
+ * A query, a fragment or credentials in it would break that or leak a secret into lists and logs.
+ */
+export const cpmsUrlSchema = z
+  .string()
+  .trim()
+  .min(1, 'Required')
+  .superRefine((value, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'Not a valid URL' });
+      return;
+    }
+    if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+      ctx.addIssue({ code: 'custom', message: 'Must start with ws:// or wss://' });
+    } else if (url.username || url.password) {
+      ctx.addIssue({ code: 'custom', message: 'Must not contain credentials' });
+    } else if (url.search || url.hash) {
+      ctx.addIssue({ code: 'custom', message: 'Must not contain a query or fragment' });
+    }
+  })
+  .transform((value) => value.replace(/\/+$/, ''));
+
+export const tenantCreateSchema = createInsertSchema(tenants, {
+  name: (s) => s.trim().min(1, 'Required').max(100, 'At most 100 characters'),
+  slug: () => slugSchema,
+  cpmsUrl: () => cpmsUrlSchema,
+}).pick({ name: true, slug: true, cpmsUrl: true, enabled: true });
+
+/** The slug is fixed after creation: stations are configured with it. */
+export const tenantUpdateSchema = tenantCreateSchema
+  .omit({ slug: true })
+  .partial()
+  .extend({ id: z.number().int().positive() });
+
+export type TenantCreate = z.infer<typeof tenantCreateSchema>;
+export type TenantUpdate = z.infer<typeof tenantUpdateSchema>;

@@ -1,0 +1,73 @@
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+
+/**
+ * Every setting of the broker: its command-line flag, its environment variable and its meaning.
+ * Units are in the names. This is the only module that reads `process.env`.
+ */
+export const options = {
+  port: { flag: 'port', env: 'PORT', help: 'HTTP port for the admin UI, its API and OCPP (ws://)' },
+  host: { flag: 'host', env: 'HOST', help: 'Address to listen on' },
+  dataDir: { flag: 'data-dir', env: 'DATA_DIR', help: 'Directory of the SQLite database (broker.db)' },
+  logLevel: { flag: 'log-level', env: 'LOG_LEVEL', help: 'fatal, error, warn, info, debug, trace or silent' },
+  pingIntervalMs: {
+    flag: 'ping-interval-ms',
+    env: 'PING_INTERVAL_MS',
+    help: 'WebSocket ping interval on each link; a link that misses 3 pongs is dropped',
+  },
+  upstreamConnectTimeoutMs: {
+    flag: 'upstream-connect-timeout-ms',
+    env: 'UPSTREAM_CONNECT_TIMEOUT_MS',
+    help: 'How long to wait for the CPMS to accept a connection before answering the station 504',
+  },
+  maxPayloadBytes: {
+    flag: 'max-payload-bytes',
+    env: 'MAX_PAYLOAD_BYTES',
+    help: 'Largest WebSocket message accepted on either link (larger: close 1009)',
+  },
+} as const;
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+export const configSchema = z.object({
+  port: int(0, 65535).default(8080),
+  host: z.string().min(1).default('0.0.0.0'),
+  dataDir: z.string().min(1).default('./data'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  pingIntervalMs: int(10, 3_600_000).default(30_000),
+  upstreamConnectTimeoutMs: int(10, 600_000).default(10_000),
+  maxPayloadBytes: int(1024, 100 * 1024 * 1024).default(16 * 1024 * 1024),
+});
+
+export type Config = z.infer<typeof configSchema>;
+type Key = keyof typeof options;
+
+export class ConfigError extends Error {}
+
+/** Reads the configuration from flags, then environment variables, then defaults. Throws one readable ConfigError. */
+export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Config {
+  const keys = Object.keys(options) as Key[];
+  let flags: Record<string, string | undefined>;
+  try {
+    flags = parseArgs({
+      args: argv,
+      options: Object.fromEntries(keys.map((k) => [options[k].flag, { type: 'string' as const }])),
+      strict: true,
+      allowPositionals: false,
+    }).values as Record<string, string | undefined>;
+  } catch (error) {
+    throw new ConfigError(`Invalid command line: ${(error as Error).message}`);
+  }
+  const raw = Object.fromEntries(keys.map((k) => [k, flags[options[k].flag] ?? emptyToUndefined(env[options[k].env])]));
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = issue.path[0] as Key;
+    throw new ConfigError(
+      `Invalid configuration: ${options[key].env} (--${options[key].flag}) = ${JSON.stringify(raw[key])}: ${issue.message}`,
+    );
+  }
+  return parsed.data;
+}
+
+const emptyToUndefined = (value: string | undefined) => (value === '' ? undefined : value);

@@ -1,0 +1,13 @@
+import path from 'node:path';
+
+/**
+ * Where the files the server needs at run time live: the built admin UI and the SQL migrations.
+ * The only module that knows; the packaged executable replaces it.
+ */
+const root = path.resolve(import.meta.dirname, '..');
+
+export const paths = {
+  root,
+  ui: path.join(root, 'build', 'ui'),
+  migrations: path.join(root, 'db', 'migrations'),
+};

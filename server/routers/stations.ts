@@ -1,0 +1,20 @@
+import { TRPCError } from '@trpc/server';
+import { z } from 'zod';
+import { publicProcedure, router } from '../trpc.ts';
+
+export const stationsRouter = router({
+  /** The live links, newest first; optionally of one tenant. */
+  list: publicProcedure
+    .input(z.object({ tenantId: z.number().int().positive().optional() }).optional())
+    .query(({ ctx, input }) => ctx.broker.stations(input?.tenantId)),
+
+  /** Closes the station link (1000) and its CPMS link. The station will usually reconnect. */
+  disconnect: publicProcedure
+    .input(z.object({ tenantId: z.number().int().positive(), identity: z.string().min(1) }))
+    .mutation(({ ctx, input }) => {
+      if (!ctx.broker.disconnect(input.tenantId, input.identity, 1000, 'Disconnected by an administrator')) {
+        throw new TRPCError({ code: 'NOT_FOUND', message: 'That station is not connected' });
+      }
+      return { disconnected: true };
+    }),
+});

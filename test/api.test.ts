@@ -1,0 +1,162 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { TRPCError } from '@trpc/server';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createBroker } from '../broker/index.ts';
+import { openDatabase, type Store } from '../db/index.ts';
+import { getTenantBySlug } from '../db/tenants.ts';
+import { paths } from '../server/paths.ts';
+import { createCaller } from '../server/routers/index.ts';
+import { startTestBroker } from './support/broker.ts';
+import { startCpms, station } from './support/ocpp.ts';
+
+let dir: string;
+let store: Store;
+let api: ReturnType<typeof createCaller>;
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocpp-broker-api-'));
+  store = openDatabase(path.join(dir, 'broker.db'), paths.migrations);
+  const log = pino({ level: 'silent' });
+  const broker = createBroker({
+    findTenant: (slug) => getTenantBySlug(store.db, slug),
+    pingIntervalMs: 30_000,
+    upstreamConnectTimeoutMs: 1_000,
+    maxPayloadBytes: 1024 * 1024,
+    log,
+  });
+  api = createCaller({ db: store.db, broker, log });
+});
+
+afterEach(() => {
+  store.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const acme = { name: 'Acme Charging', slug: 'acme', cpmsUrl: 'wss://cpms.example.com/ocpp/' };
+
+async function rejection(promise: Promise<unknown>): Promise<TRPCError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(TRPCError);
+  return error as TRPCError;
+}
+
+describe('tenants', () => {
+  it('creates, lists, reads, updates and removes a tenant', async () => {
+    const created = await api.tenants.create(acme);
+    expect(created).toMatchObject({ name: 'Acme Charging', slug: 'acme', cpmsUrl: 'wss://cpms.example.com/ocpp', enabled: true });
+    expect(created.createdAt).toBeInstanceOf(Date);
+
+    expect(await api.tenants.list()).toEqual([{ ...created, stationsConnected: 0 }]);
+    expect(await api.tenants.get({ id: created.id })).toEqual(created);
+
+    const updated = await api.tenants.update({ id: created.id, name: 'Acme', enabled: false });
+    expect(updated).toMatchObject({ name: 'Acme', enabled: false, slug: 'acme' });
+    expect(updated.updatedAt.getTime()).toBeGreaterThanOrEqual(created.updatedAt.getTime());
+
+    await api.tenants.remove({ id: created.id });
+    expect(await api.tenants.list()).toEqual([]);
+    expect((await rejection(api.tenants.get({ id: created.id }))).code).toBe('NOT_FOUND');
+  });
+
+  it('keeps the slug fixed after creation', async () => {
+    const created = await api.tenants.create(acme);
+    const updated = await api.tenants.update({ id: created.id, slug: 'other' } as never);
+    expect(updated.slug).toBe('acme');
+  });
+
+  it('refuses a slug that is taken with CONFLICT', async () => {
+    await api.tenants.create(acme);
+    const error = await rejection(api.tenants.create({ ...acme, name: 'Copy' }));
+    expect(error.code).toBe('CONFLICT');
+  });
+
+  it.each([
+    ['an http URL', { cpmsUrl: 'http://cpms.example.com' }, 'cpmsUrl'],
+    ['no URL at all', { cpmsUrl: 'cpms.example.com' }, 'cpmsUrl'],
+    ['credentials in the URL', { cpmsUrl: 'ws://user:secret@cpms.example.com' }, 'cpmsUrl'],
+    ['a query in the URL', { cpmsUrl: 'ws://cpms.example.com/?a=b' }, 'cpmsUrl'],
+    ['upper case in the slug', { slug: 'Acme' }, 'slug'],
+    ['a slash in the slug', { slug: 'a/b' }, 'slug'],
+    ['a trailing hyphen in the slug', { slug: 'acme-' }, 'slug'],
+    ['an empty name', { name: '  ' }, 'name'],
+  ])('refuses %s with a field-level error', async (_case, change, field) => {
+    const error = await rejection(api.tenants.create({ ...acme, ...change }));
+    expect(error.code).toBe('BAD_REQUEST');
+    const issues = (error.cause as unknown as { issues: { path: string[] }[] }).issues;
+    expect(issues.map((i) => i.path[0])).toEqual([field]);
+  });
+
+  it('never lets a secret in the CPMS URL reach the database', async () => {
+    await rejection(api.tenants.create({ ...acme, cpmsUrl: 'ws://user:hunter2hunter2@cpms.example.com' }));
+    const raw = fs.readFileSync(path.join(dir, 'broker.db')).toString('latin1');
+    expect(raw).not.toContain('hunter2hunter2');
+  });
+});
+
+describe('stations', () => {
+  it('lists no station and refuses to disconnect one that is not connected', async () => {
+    const tenant = await api.tenants.create(acme);
+    expect(await api.stations.list({ tenantId: tenant.id })).toEqual([]);
+    expect((await rejection(api.stations.disconnect({ tenantId: tenant.id, identity: 'CP1' }))).code).toBe('NOT_FOUND');
+  });
+});
+
+describe('the API with live stations', () => {
+  it('refuses to remove a tenant with connected stations unless forced, then disconnects them', async () => {
+    const broker = await startTestBroker();
+    const cpms = await startCpms();
+    try {
+      const tenant = await broker.api.tenants.create.mutate({ name: 'Live', slug: 'live', cpmsUrl: cpms.url });
+      const cp = station(broker.endpoint('live'), 'CP-LIVE', ['ocpp2.0.1']);
+      await cp.connect();
+      const closed = new Promise((resolve) => cp.once('close', resolve));
+
+      const [listed] = await broker.api.stations.list.query({ tenantId: tenant.id });
+      expect(listed).toMatchObject({ identity: 'CP-LIVE', subprotocol: 'ocpp2.0.1', remoteAddress: '127.0.0.1', framesIn: 0 });
+      expect((await broker.api.tenants.list.query())[0]?.stationsConnected).toBe(1);
+
+      await expect(broker.api.tenants.remove.mutate({ id: tenant.id })).rejects.toMatchObject({
+        data: { code: 'PRECONDITION_FAILED' },
+      });
+      await broker.api.tenants.remove.mutate({ id: tenant.id, force: true });
+      expect(await closed).toEqual({ code: 1000, reason: 'Tenant removed' });
+      expect(await broker.api.tenants.list.query()).toEqual([]);
+    } finally {
+      await broker.close();
+      await cpms.close();
+    }
+  });
+
+  it('disconnects one station on request', async () => {
+    const broker = await startTestBroker();
+    const cpms = await startCpms();
+    try {
+      const tenant = await broker.api.tenants.create.mutate({ name: 'Live', slug: 'live', cpmsUrl: cpms.url });
+      const cp = station(broker.endpoint('live'), 'CP-KICK', ['ocpp1.6']);
+      await cp.connect();
+      const closed = new Promise((resolve) => cp.once('close', resolve));
+      await broker.api.stations.disconnect.mutate({ tenantId: tenant.id, identity: 'CP-KICK' });
+      expect(await closed).toEqual({ code: 1000, reason: 'Disconnected by an administrator' });
+    } finally {
+      await broker.close();
+      await cpms.close();
+    }
+  });
+
+  it('answers field-level errors over HTTP for forms', async () => {
+    const broker = await startTestBroker();
+    try {
+      await expect(broker.api.tenants.create.mutate({ name: 'X', slug: 'Bad Slug', cpmsUrl: 'ws://ok' })).rejects.toMatchObject({
+        data: { code: 'BAD_REQUEST', fieldErrors: { slug: ['Lower-case letters, digits and inner hyphens only'] } },
+      });
+    } finally {
+      await broker.close();
+    }
+  });
+});

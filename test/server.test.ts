@@ -1,0 +1,119 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../server/config.ts';
+import { paths } from '../server/paths.ts';
+import { startCpms, station } from './support/ocpp.ts';
+
+const main = path.join(paths.root, 'server', 'main.ts');
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+
+afterEach(() => {
+  for (const child of children.splice(0)) child.kill('SIGKILL');
+  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocpp-broker-proc-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** Runs `node server/main.ts` as `npm start` does (same Node), in an empty working directory. */
+function run(env: Record<string, string>, args: string[] = []) {
+  const cwd = tempDir();
+  const child = spawn(process.execPath, [main, ...args], { cwd, env: { PATH: process.env.PATH, ...env } });
+  children.push(child);
+  const lines: Record<string, unknown>[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const started = new Promise<number>((resolve, reject) => {
+    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      lines.push(entry);
+      if (entry.event === 'started') resolve(entry.port as number);
+    });
+    void exited.then((code) => reject(new Error(`exited with ${code}: ${stderr}`)));
+  });
+  started.catch(() => {}); // awaited only by the tests that expect a start
+  return { child, cwd, lines, started, exited, stderr: () => stderr };
+}
+
+describe('the broker process', () => {
+  it('starts on an empty data directory and answers /healthz', async () => {
+    const broker = run({ PORT: '0', HOST: '127.0.0.1' });
+    const port = await broker.started;
+    const response = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({
+      status: 'ok',
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+      uptimeSeconds: expect.any(Number),
+      database: 'ok',
+      stationsConnected: 0,
+    });
+    expect(fs.existsSync(path.join(broker.cwd, 'data', 'broker.db'))).toBe(true);
+  });
+
+  it('on SIGTERM closes each station with 1001 and its CPMS link, and exits 0', async () => {
+    const dataDir = tempDir();
+    const cpms = await startCpms();
+    const broker = run({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir });
+    const port = await broker.started;
+    const created = await fetch(`http://127.0.0.1:${port}/trpc/tenants.create`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Acme', slug: 'acme', cpmsUrl: cpms.url }),
+    });
+    expect(created.status).toBe(200);
+
+    const cp = station(`ws://127.0.0.1:${port}/ocpp/acme`, 'CP-STOP', ['ocpp1.6']);
+    const upstream = cpms.nextClient();
+    await cp.connect();
+    const stationClosed = new Promise((resolve) => cp.once('close', resolve));
+    const cpmsClosed = new Promise((resolve) => void upstream.then((c) => c.once('close', resolve)));
+
+    broker.child.kill('SIGTERM');
+    expect(await stationClosed).toEqual({ code: 1001, reason: 'Broker shutting down' });
+    expect(await cpmsClosed).toMatchObject({ code: 1001 });
+    expect(await broker.exited).toBe(0);
+    expect(broker.lines.at(-1)).toMatchObject({ event: 'stopped' });
+    await cpms.close();
+  });
+
+  it('refuses to start on an invalid setting with one line naming it', async () => {
+    const broker = run({ PORT: 'eighty' });
+    expect(await broker.exited).toBe(1);
+    expect(broker.stderr().trim().split('\n')).toEqual([expect.stringMatching(/^Invalid configuration: PORT \(--port\) = "eighty": /)]);
+  });
+});
+
+describe('configuration', () => {
+  it('has defaults for everything', () => {
+    expect(loadConfig([], {})).toEqual({
+      port: 8080,
+      host: '0.0.0.0',
+      dataDir: './data',
+      logLevel: 'info',
+      pingIntervalMs: 30_000,
+      upstreamConnectTimeoutMs: 10_000,
+      maxPayloadBytes: 16 * 1024 * 1024,
+    });
+  });
+
+  it('takes flags over environment variables', () => {
+    const config = loadConfig(['--port', '9000', '--data-dir', '/srv/broker'], { PORT: '8000', HOST: '127.0.0.1', PING_INTERVAL_MS: '5000' });
+    expect(config).toMatchObject({ port: 9000, dataDir: '/srv/broker', host: '127.0.0.1', pingIntervalMs: 5000 });
+  });
+
+  it('names the bad setting', () => {
+    expect(() => loadConfig([], { LOG_LEVEL: 'loud' })).toThrow(/^Invalid configuration: LOG_LEVEL \(--log-level\) = "loud": /);
+    expect(() => loadConfig(['--port', '70000'], {})).toThrow(/PORT \(--port\) = "70000"/);
+    expect(() => loadConfig(['--bogus'], {})).toThrow(/^Invalid command line: .*--bogus/);
+  });
+});
