@@ -1,0 +1,14 @@
+import { createTRPCClient, httpBatchLink } from '@trpc/client';
+import type { inferRouterOutputs } from '@trpc/server';
+import type { AppRouter } from '../../server/routers/index.ts';
+
+/** The broker's admin API, on the same origin as the UI (in `npm run dev`, through Vite's proxy). */
+export const trpc = createTRPCClient<AppRouter>({
+  links: [httpBatchLink({ url: '/trpc' })],
+});
+
+// No transformer: dates arrive as ISO strings, and these types say so.
+type Outputs = inferRouterOutputs<AppRouter>;
+export type TenantRow = Outputs['tenants']['list'][number];
+export type Tenant = Outputs['tenants']['get'];
+export type Station = Outputs['stations']['list'][number];
