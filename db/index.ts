@@ -11,6 +11,8 @@ export interface Store {
   db: Db;
   /** True when a trivial query answers. */
   ping(): boolean;
+  /** Moves everything from the write-ahead log into the database file. */
+  checkpoint(): void;
   close(): void;
 }
 
@@ -32,6 +34,7 @@ export function openDatabase(file: string, migrationsFolder: string): Store {
         return false;
       }
     },
+    checkpoint: () => void sqlite.pragma('wal_checkpoint(TRUNCATE)'),
     close: () => sqlite.close(),
   };
 }

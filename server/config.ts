@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { passwordSchema, usernameSchema } from '../db/validation.ts';
 
 /**
  * Every setting of the broker: its command-line flag, its environment variable and its meaning.
@@ -25,6 +26,9 @@ export const options = {
     env: 'MAX_PAYLOAD_BYTES',
     help: 'Largest WebSocket message accepted on either link (larger: close 1009)',
   },
+  // No flags for these: command lines are visible to every user of the machine.
+  adminUser: { flag: undefined, env: 'BROKER_ADMIN_USER', help: 'Creates this admin at start-up when no admin exists yet' },
+  adminPassword: { flag: undefined, env: 'BROKER_ADMIN_PASSWORD', help: 'Password of BROKER_ADMIN_USER (at least 12 characters)' },
 } as const;
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -37,6 +41,8 @@ export const configSchema = z.object({
   pingIntervalMs: int(10, 3_600_000).default(30_000),
   upstreamConnectTimeoutMs: int(10, 600_000).default(10_000),
   maxPayloadBytes: int(1024, 100 * 1024 * 1024).default(16 * 1024 * 1024),
+  adminUser: usernameSchema.optional(),
+  adminPassword: passwordSchema.optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -51,21 +57,26 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
   try {
     flags = parseArgs({
       args: argv,
-      options: Object.fromEntries(keys.map((k) => [options[k].flag, { type: 'string' as const }])),
+      options: Object.fromEntries(keys.flatMap((k) => (options[k].flag ? [[options[k].flag, { type: 'string' as const }]] : []))),
       strict: true,
       allowPositionals: false,
     }).values as Record<string, string | undefined>;
   } catch (error) {
     throw new ConfigError(`Invalid command line: ${(error as Error).message}`);
   }
-  const raw = Object.fromEntries(keys.map((k) => [k, flags[options[k].flag] ?? emptyToUndefined(env[options[k].env])]));
+  const raw = Object.fromEntries(
+    keys.map((k) => [k, (options[k].flag && flags[options[k].flag]) ?? emptyToUndefined(env[options[k].env])]),
+  );
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const key = issue.path[0] as Key;
-    throw new ConfigError(
-      `Invalid configuration: ${options[key].env} (--${options[key].flag}) = ${JSON.stringify(raw[key])}: ${issue.message}`,
-    );
+    const { env: name, flag } = options[key];
+    const shown = key === 'adminPassword' ? '(hidden)' : JSON.stringify(raw[key]);
+    throw new ConfigError(`Invalid configuration: ${name}${flag ? ` (--${flag})` : ''} = ${shown}: ${issue.message}`);
+  }
+  if ((parsed.data.adminUser === undefined) !== (parsed.data.adminPassword === undefined)) {
+    throw new ConfigError('Invalid configuration: BROKER_ADMIN_USER and BROKER_ADMIN_PASSWORD go together');
   }
   return parsed.data;
 }

@@ -1,39 +1,18 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import pino from 'pino';
 import { TRPCError } from '@trpc/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createBroker } from '../broker/index.ts';
-import { openDatabase, type Store } from '../db/index.ts';
-import { getTenantBySlug } from '../db/tenants.ts';
-import { paths } from '../server/paths.ts';
-import { createCaller } from '../server/routers/index.ts';
+import { openTestApi, type TestApi } from './support/api.ts';
 import { startTestBroker } from './support/broker.ts';
 import { startCpms, station } from './support/ocpp.ts';
 
-let dir: string;
-let store: Store;
-let api: ReturnType<typeof createCaller>;
+let t: TestApi;
+let api: Awaited<ReturnType<TestApi['as']>>['api'];
 
-beforeEach(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocpp-broker-api-'));
-  store = openDatabase(path.join(dir, 'broker.db'), paths.migrations);
-  const log = pino({ level: 'silent' });
-  const broker = createBroker({
-    findTenant: (slug) => getTenantBySlug(store.db, slug),
-    pingIntervalMs: 30_000,
-    upstreamConnectTimeoutMs: 1_000,
-    maxPayloadBytes: 1024 * 1024,
-    log,
-  });
-  api = createCaller({ db: store.db, broker, log });
+beforeEach(async () => {
+  t = openTestApi();
+  ({ api } = await t.as('admin', 'admin'));
 });
 
-afterEach(() => {
-  store.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => t.close());
 
 const acme = { name: 'Acme Charging', slug: 'acme', cpmsUrl: 'wss://cpms.example.com/ocpp/' };
 
@@ -94,8 +73,7 @@ describe('tenants', () => {
 
   it('never lets a secret in the CPMS URL reach the database', async () => {
     await rejection(api.tenants.create({ ...acme, cpmsUrl: 'ws://user:hunter2hunter2@cpms.example.com' }));
-    const raw = fs.readFileSync(path.join(dir, 'broker.db')).toString('latin1');
-    expect(raw).not.toContain('hunter2hunter2');
+    expect(t.raw()).not.toContain('hunter2hunter2');
   });
 });
 

@@ -21,7 +21,7 @@ describe('documentation', () => {
   it('documents every setting in the README with its flag and environment variable', () => {
     for (const option of Object.values(options)) {
       expect(readme).toContain(`\`${option.env}\``);
-      expect(readme).toContain(`\`--${option.flag}\``);
+      if (option.flag) expect(readme).toContain(`\`--${option.flag}\``);
     }
   });
 });

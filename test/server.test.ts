@@ -6,6 +6,7 @@ import readline from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../server/config.ts';
 import { paths } from '../server/paths.ts';
+import { signIn } from './support/broker.ts';
 import { startCpms, station } from './support/ocpp.ts';
 
 const main = path.join(paths.root, 'server', 'main.ts');
@@ -63,11 +64,12 @@ describe('the broker process', () => {
   it('on SIGTERM closes each station with 1001 and its CPMS link, and exits 0', async () => {
     const dataDir = tempDir();
     const cpms = await startCpms();
-    const broker = run({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir });
+    const broker = run({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, BROKER_ADMIN_USER: 'ops', BROKER_ADMIN_PASSWORD: 'a long enough password' });
     const port = await broker.started;
+    const cookie = await signIn(`http://127.0.0.1:${port}`, 'ops', 'a long enough password');
     const created = await fetch(`http://127.0.0.1:${port}/trpc/tenants.create`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', cookie },
       body: JSON.stringify({ name: 'Acme', slug: 'acme', cpmsUrl: cpms.url }),
     });
     expect(created.status).toBe(200);
@@ -84,6 +86,12 @@ describe('the broker process', () => {
     expect(await broker.exited).toBe(0);
     expect(broker.lines.at(-1)).toMatchObject({ event: 'stopped' });
     await cpms.close();
+  });
+
+  it('refuses to start with a short BROKER_ADMIN_PASSWORD, without showing it', async () => {
+    const broker = run({ BROKER_ADMIN_USER: 'ops', BROKER_ADMIN_PASSWORD: 'eleven-char' });
+    expect(await broker.exited).toBe(1);
+    expect(broker.stderr().trim()).toBe('Invalid configuration: BROKER_ADMIN_PASSWORD = (hidden): At least 12 characters');
   });
 
   it('refuses to start on an invalid setting with one line naming it', async () => {

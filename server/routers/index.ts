@@ -1,10 +1,18 @@
 import { createCallerFactory, router } from '../trpc.ts';
+import { auditRouter } from './audit.ts';
+import { authRouter } from './auth.ts';
 import { stationsRouter } from './stations.ts';
 import { tenantsRouter } from './tenants.ts';
+import { tokensRouter } from './tokens.ts';
+import { usersRouter } from './users.ts';
 
 export const appRouter = router({
+  auth: authRouter,
   tenants: tenantsRouter,
   stations: stationsRouter,
+  users: usersRouter,
+  tokens: tokensRouter,
+  audit: auditRouter,
 });
 
 export type AppRouter = typeof appRouter;

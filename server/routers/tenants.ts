@@ -9,7 +9,7 @@ import {
   type TenantView,
 } from '../../db/tenants.ts';
 import { tenantCreateSchema, tenantUpdateSchema } from '../../db/validation.ts';
-import { publicProcedure, router } from '../trpc.ts';
+import { adminProcedure, audit, router, viewerProcedure } from '../trpc.ts';
 
 const byId = z.object({ id: z.number().int().positive() });
 
@@ -19,15 +19,17 @@ function found(tenant: TenantView | undefined): TenantView {
 }
 
 export const tenantsRouter = router({
-  list: publicProcedure.query(({ ctx }) =>
+  list: viewerProcedure.query(({ ctx }) =>
     listTenants(ctx.db).map((tenant) => ({ ...tenant, stationsConnected: ctx.broker.count(tenant.id) })),
   ),
 
-  get: publicProcedure.input(byId).query(({ ctx, input }) => found(getTenant(ctx.db, input.id))),
+  get: viewerProcedure.input(byId).query(({ ctx, input }) => found(getTenant(ctx.db, input.id))),
 
-  create: publicProcedure.input(tenantCreateSchema).mutation(({ ctx, input }) => {
+  create: adminProcedure.input(tenantCreateSchema).mutation(({ ctx, input }) => {
     try {
-      return createTenant(ctx.db, input);
+      const tenant = createTenant(ctx.db, input);
+      audit(ctx, 'tenant.create', `tenant:${tenant.slug}`, { after: tenant });
+      return tenant;
     } catch (error) {
       if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
         throw new TRPCError({ code: 'CONFLICT', message: `The slug "${input.slug}" is taken` });
@@ -37,9 +39,10 @@ export const tenantsRouter = router({
   }),
 
   /** Disabling a tenant closes its station links; a new CPMS URL makes them reconnect (1012) to reach it. */
-  update: publicProcedure.input(tenantUpdateSchema).mutation(({ ctx, input }) => {
+  update: adminProcedure.input(tenantUpdateSchema).mutation(({ ctx, input }) => {
     const before = found(getTenant(ctx.db, input.id));
     const after = found(updateTenant(ctx.db, input));
+    audit(ctx, 'tenant.update', `tenant:${after.slug}`, { before, after });
     if (before.enabled && !after.enabled) {
       ctx.broker.disconnectTenant(after.id, 1000, 'Tenant disabled');
     } else if (before.cpmsUrl !== after.cpmsUrl) {
@@ -49,10 +52,10 @@ export const tenantsRouter = router({
   }),
 
   /** Refused while stations are connected, unless `force`, which closes their links first. */
-  remove: publicProcedure
+  remove: adminProcedure
     .input(byId.extend({ force: z.boolean().default(false) }))
     .mutation(({ ctx, input }) => {
-      found(getTenant(ctx.db, input.id));
+      const before = found(getTenant(ctx.db, input.id));
       const connected = ctx.broker.count(input.id);
       if (connected > 0 && !input.force) {
         throw new TRPCError({
@@ -62,6 +65,7 @@ export const tenantsRouter = router({
       }
       ctx.broker.disconnectTenant(input.id, 1000, 'Tenant removed');
       removeTenant(ctx.db, input.id);
+      audit(ctx, 'tenant.remove', `tenant:${before.slug}`, { before });
       return { id: input.id };
     }),
 });

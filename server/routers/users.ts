@@ -1,0 +1,57 @@
+import { TRPCError } from '@trpc/server';
+import { z } from 'zod';
+import { countAdmins, createUser, getUser, listUsers, removeSessionsOf, removeUser, updateUser, type UserView } from '../../db/accounts.ts';
+import { userCreateSchema, userUpdateSchema } from '../../db/validation.ts';
+import { hashPassword } from '../auth/password.ts';
+import { adminProcedure, audit, router } from '../trpc.ts';
+
+function found(user: UserView | undefined): UserView {
+  if (!user) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such user' });
+  return user;
+}
+
+const lastAdmin = () => new TRPCError({ code: 'PRECONDITION_FAILED', message: 'The last admin cannot be removed or demoted' });
+
+export const usersRouter = router({
+  list: adminProcedure.query(({ ctx }) => listUsers(ctx.db)),
+
+  create: adminProcedure.input(userCreateSchema).mutation(async ({ ctx, input }) => {
+    const passwordHash = await hashPassword(input.password);
+    try {
+      const user = createUser(ctx.db, { username: input.username, passwordHash, role: input.role });
+      audit(ctx, 'user.create', `user:${user.username}`, { after: user });
+      return user;
+    } catch (error) {
+      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        throw new TRPCError({ code: 'CONFLICT', message: `The username "${input.username}" is taken` });
+      }
+      throw error;
+    }
+  }),
+
+  /** A new password ends the user's sessions. */
+  update: adminProcedure.input(userUpdateSchema).mutation(async ({ ctx, input }) => {
+    const passwordHash = input.password === undefined ? undefined : await hashPassword(input.password);
+    return ctx.db.transaction(() => {
+      const before = found(getUser(ctx.db, input.id));
+      if (before.role === 'admin' && input.role === 'viewer' && countAdmins(ctx.db) === 1) throw lastAdmin();
+      const after = found(updateUser(ctx.db, input.id, { role: input.role, passwordHash }));
+      if (passwordHash) removeSessionsOf(ctx.db, input.id);
+      audit(ctx, 'user.update', `user:${after.username}`, {
+        before,
+        after: passwordHash ? { ...after, password: 'changed' } : after,
+      });
+      return after;
+    });
+  }),
+
+  remove: adminProcedure.input(z.object({ id: z.number().int().positive() })).mutation(({ ctx, input }) =>
+    ctx.db.transaction(() => {
+      const before = found(getUser(ctx.db, input.id));
+      if (before.role === 'admin' && countAdmins(ctx.db) === 1) throw lastAdmin();
+      removeUser(ctx.db, input.id);
+      audit(ctx, 'user.remove', `user:${before.username}`, { before });
+      return { id: input.id };
+    }),
+  ),
+});

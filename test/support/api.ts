@@ -1,0 +1,79 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { createBroker } from '../../broker/index.ts';
+import { createUser } from '../../db/accounts.ts';
+import { openDatabase } from '../../db/index.ts';
+import type { Role } from '../../db/schema.ts';
+import { getTenantBySlug } from '../../db/tenants.ts';
+import { startSession, SESSION_COOKIE } from '../../server/auth/actor.ts';
+import { hashPassword } from '../../server/auth/password.ts';
+import { createSealer, loadOrCreateKey } from '../../server/auth/seal.ts';
+import { LoginThrottle } from '../../server/auth/throttle.ts';
+import { paths } from '../../server/paths.ts';
+import { createCaller } from '../../server/routers/index.ts';
+import { createContext, type RequestInfo, type Services } from '../../server/trpc.ts';
+
+export const PASSWORD = 'a password long enough';
+
+/**
+ * The API without HTTP: the real routers and context factory on a real SQLite file migrated with the real
+ * migrations. Callers are made from request headers, so authentication runs exactly as it does over HTTP.
+ */
+export function openTestApi() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocpp-broker-api-'));
+  const file = path.join(dir, 'broker.db');
+  const store = openDatabase(file, paths.migrations);
+  const logs: Record<string, unknown>[] = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+  const broker = createBroker({
+    findTenant: (slug) => getTenantBySlug(store.db, slug),
+    pingIntervalMs: 30_000,
+    upstreamConnectTimeoutMs: 1_000,
+    maxPayloadBytes: 1024 * 1024,
+    log,
+  });
+  const services: Services = {
+    db: store.db,
+    broker,
+    log,
+    sealer: createSealer(loadOrCreateKey(path.join(dir, 'secret.key'))),
+    throttle: new LoginThrottle(),
+  };
+
+  /** A caller that sends `request` with every call (authenticated anew each time); `cookies` collects what the API sets. */
+  function call(request: Partial<RequestInfo> = {}, cookies: string[] = []) {
+    return createCaller(() =>
+      createContext(services, { headers: {}, remoteAddress: '192.0.2.1', setCookie: (c) => cookies.push(c), ...request }),
+    );
+  }
+
+  /** A user with a signed-in session, and a caller that sends its cookie. */
+  async function as(username: string, role: Role) {
+    const user = createUser(store.db, { username, passwordHash: await hashPassword(PASSWORD), role });
+    const sessionId = startSession(store.db, user.id);
+    return { user, sessionId, api: call({ headers: { cookie: `${SESSION_COOKIE}=${sessionId}` } }) };
+  }
+
+  return {
+    dir,
+    file,
+    store,
+    services,
+    logs,
+    call,
+    as,
+    /** The database file as bytes, for checking what is (not) stored in clear. */
+    raw: () => {
+      store.checkpoint();
+      return fs.readFileSync(file).toString('latin1');
+    },
+    close() {
+      store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type TestApi = ReturnType<typeof openTestApi>;
