@@ -5,7 +5,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paths } from '../server/paths.ts';
 import { launchChromium } from './support/browser.ts';
-import { startTestBroker, type TestBroker } from './support/broker.ts';
+import { startTestBroker, TEST_ADMIN, type TestBroker } from './support/broker.ts';
 import { startCpms, station, type TestCpms } from './support/ocpp.ts';
 
 let broker: TestBroker;
@@ -26,6 +26,14 @@ beforeAll(async () => {
   ]);
   page = await browser.newPage();
   page.setDefaultTimeout(10_000);
+
+  // Every page needs a session: sign in as the broker's first admin, as a user would.
+  await page.goto(broker.server.url);
+  await page.waitForURL(`${broker.server.url}/login`);
+  await field('Username').fill(TEST_ADMIN.adminUser);
+  await field('Password').fill(TEST_ADMIN.adminPassword);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${broker.server.url}/`);
 });
 
 afterAll(async () => {
@@ -44,6 +52,8 @@ async function connect(slug: string, identity: string) {
 }
 
 const field = (label: string) => page.getByLabel(label, { exact: true });
+/** A link of the header's navigation. */
+const nav = (name: string) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true });
 
 /** The error message shown for the field with this label: the one its aria-describedby points to. */
 function errorUnder(label: string): Promise<string | null> {
@@ -62,8 +72,9 @@ function stationRow(identity: string) {
     .filter({ has: page.getByRole('rowheader', { name: identity, exact: true }) });
 }
 
+/** A tenant that lets any station identity in: these tests connect stations that were never registered. */
 async function createTenant(name: string, slug: string) {
-  return broker.api.tenants.create.mutate({ name, slug, cpmsUrl: cpms.url });
+  return broker.api.tenants.create.mutate({ name, slug, cpmsUrl: cpms.url, allowUnknownStations: true });
 }
 
 describe('the admin UI', () => {
@@ -89,7 +100,7 @@ describe('the admin UI', () => {
     const stationUrl = `ws://127.0.0.1:${broker.server.port}/ocpp/acme`;
     expect(await page.getByTestId('station-url').textContent()).toBe(stationUrl);
 
-    await page.getByRole('link', { name: 'Tenants' }).click();
+    await nav('Tenants').click();
     const row = page.getByTestId('tenants').getByRole('row').filter({ hasText: 'Acme Charging' });
     await row.waitFor();
     expect(await row.getByRole('cell').allInnerTexts()).toEqual(['acme', cpms.url, 'Enabled', '0']);
@@ -149,7 +160,7 @@ describe('the admin UI', () => {
     page.on('request', count);
     try {
       await expect.poll(() => refreshes.length, { timeout: REFRESH_MS * 2 }).toBeGreaterThan(0);
-      await page.getByRole('link', { name: 'Tenants' }).click();
+      await nav('Tenants').click();
       await page.getByTestId('tenants').waitFor();
       const before = refreshes.length;
       await new Promise((resolve) => setTimeout(resolve, REFRESH_MS * 1.5));

@@ -1,5 +1,7 @@
 const time = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' });
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+const fullDateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+const day = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
 
 /** The time of day when `iso` is today, otherwise date and time. */
 export function when(iso: string, now = new Date()): string {
@@ -15,6 +17,37 @@ export function ago(iso: string, now = new Date()): string {
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
   if (seconds < 86_400) return `${Math.floor(seconds / 3600)} h ago`;
   return dateTime.format(new Date(iso));
+}
+
+/** Date and time to the second, for logs. */
+export function stamp(iso: string): string {
+  return fullDateTime.format(new Date(iso));
+}
+
+/** The date alone. */
+export function date(iso: string): string {
+  return day.format(new Date(iso));
+}
+
+/** "45 s", "3 min", "1 h 5 min": how long to wait. */
+export function duration(seconds: number): string {
+  if (seconds < 60) return `${Math.ceil(seconds)} s`;
+  const minutes = Math.ceil(seconds / 60);
+  if (minutes < 60) return `${minutes} min`;
+  return minutes % 60 ? `${Math.floor(minutes / 60)} h ${minutes % 60} min` : `${minutes / 60} h`;
+}
+
+/**
+ * The first or the last millisecond of a local calendar day given as an `<input type="date">` value
+ * ("2025-03-01"), as an ISO string; undefined for an empty or invalid value.
+ */
+export function dayBound(value: string, edge: 'start' | 'end'): string | undefined {
+  const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+  if (!match) return undefined;
+  const [, year, month, dayOfMonth] = match.map(Number) as [number, number, number, number];
+  const start = new Date(year, month - 1, dayOfMonth);
+  if (Number.isNaN(start.getTime())) return undefined;
+  return (edge === 'start' ? start : new Date(new Date(year, month - 1, dayOfMonth + 1).getTime() - 1)).toISOString();
 }
 
 /** A lower-case slug suggested from a tenant name: "Acme Charging GmbH" → "acme-charging-gmbh". */

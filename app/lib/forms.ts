@@ -12,6 +12,18 @@ export function check<S extends z.ZodType>(schema: S, values: unknown): Checked<
   return result.success ? { ok: true, data: result.data } : { ok: false, errors: z.flattenError(result.error).fieldErrors };
 }
 
+/** `check`, and also that a password was typed the same twice: a message under `repeat` when not. */
+export function checkRepeated<S extends z.ZodType>(
+  schema: S,
+  values: Record<string, unknown>,
+  field: string,
+  repeat: string,
+): Checked<z.output<S>> {
+  const checked = check(schema, values);
+  if (values[field] === values[repeat]) return checked;
+  return { ok: false, errors: { ...(checked.ok ? {} : checked.errors), [repeat]: ['Does not match the password above'] } };
+}
+
 /**
  * What a failed mutation means for a form: field messages from the server's validation (`data.fieldErrors`)
  * or from an error code that belongs to one field (e.g. `{ CONFLICT: 'slug' }`), otherwise one message for the form.

@@ -1,10 +1,14 @@
 import { createTRPCClient, httpBatchLink } from '@trpc/client';
 import type { inferRouterOutputs } from '@trpc/server';
 import type { AppRouter } from '../../server/routers/index.ts';
+import { sessionLink } from './session.ts';
 
-/** The broker's admin API, on the same origin as the UI (in `npm run dev`, through Vite's proxy). */
+/**
+ * The broker's admin API, on the same origin as the UI (in `npm run dev`, through Vite's proxy).
+ * The session cookie goes along by itself; `sessionLink` notices when the session has ended.
+ */
 export const trpc = createTRPCClient<AppRouter>({
-  links: [httpBatchLink({ url: '/trpc' })],
+  links: [sessionLink, httpBatchLink({ url: '/trpc' })],
 });
 
 // No transformer: dates arrive as ISO strings, and these types say so.
@@ -12,3 +16,7 @@ type Outputs = inferRouterOutputs<AppRouter>;
 export type TenantRow = Outputs['tenants']['list'][number];
 export type Tenant = Outputs['tenants']['get'];
 export type Station = Outputs['stations']['list'][number];
+export type Me = Outputs['auth']['me'];
+export type User = Outputs['users']['list'][number];
+export type ApiToken = Outputs['tokens']['list'][number];
+export type AuditEntry = Outputs['audit']['list'][number];
