@@ -3,17 +3,25 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import WebSocket, { WebSocketServer } from 'ws';
 import { CloseCode } from './close-codes.ts';
-import { Refusal } from './refusals.ts';
+import { Refusal, type RefusalCode } from './refusals.ts';
 import { createSession, type Session } from './session.ts';
 import type { StationInfo } from './types.ts';
-import { readUpgradeRequest, refuse, type UpgradeTenant } from './upgrade.ts';
+import { authenticateStation, upstreamCredentials } from './authenticate.ts';
+import type { Directory, TenantSecurity, Throttle } from './directory.ts';
+import { readUpgradeRequest, refuse, type UpgradeRequest } from './upgrade.ts';
 import { connectUpstream } from './upstream.ts';
 
 export { OCPP_PATH_PREFIX } from './upgrade.ts';
+export type { Directory, StationCredentials, TenantSecurity, Throttle } from './directory.ts';
 export type { StationInfo } from './types.ts';
 
+/** Refusals that count as a failed authentication: throttled per address, logged and audited. */
+const AUTHENTICATION_FAILURES = new Set<RefusalCode>(['UNKNOWN_STATION', 'UNAUTHENTICATED', 'BAD_CERTIFICATE']);
+
 export interface BrokerOptions {
-  findTenant(slug: string): UpgradeTenant | undefined;
+  directory: Directory;
+  /** Failed station authentications, counted per address. */
+  authThrottle: Throttle;
   pingIntervalMs: number;
   upstreamConnectTimeoutMs: number;
   maxPayloadBytes: number;
@@ -62,15 +70,18 @@ export function createBroker(options: BrokerOptions): Broker {
     const onSocketClose = () => abort.abort();
     try {
       if (closing) throw new Refusal('SHUTTING_DOWN');
-      const request = readUpgradeRequest(req, options.findTenant);
+      const request = readUpgradeRequest(req, (slug) => options.directory.tenant(slug));
       Object.assign(context, { tenant: request.tenant.slug, identity: request.identity });
 
       pending.add(abort);
       socket.once('close', onSocketClose);
+      const station = await authenticate(req, request);
+      const credentials = upstreamCredentials(req, request.tenant, request.identity, station, options.directory);
       const cpms = await connectUpstream({
         url: `${request.tenant.cpmsUrl}/${encodeURIComponent(request.identity)}`,
         protocols: request.protocols,
-        headers: forwardedHeaders(req),
+        headers: credentials.headers,
+        tls: credentials.tls,
         timeoutMs: options.upstreamConnectTimeoutMs,
         maxPayloadBytes: options.maxPayloadBytes,
         signal: abort.signal,
@@ -95,7 +106,28 @@ export function createBroker(options: BrokerOptions): Broker {
     }
   }
 
-  function open(tenant: UpgradeTenant, identity: string, remoteAddress: string, station: WebSocket, cpms: WebSocket) {
+  /** Station authentication, throttled per address: failures are counted, logged and audited. */
+  async function authenticate(req: IncomingMessage, request: UpgradeRequest) {
+    const keys = [`ip:${request.remoteAddress}`];
+    const waitMs = options.authThrottle.retryAfterMs(keys);
+    if (waitMs > 0) throw new Refusal('THROTTLED', undefined, undefined, { 'Retry-After': String(Math.ceil(waitMs / 1000)) });
+    try {
+      return await authenticateStation(req, request.tenant, request.identity, options.directory);
+    } catch (error) {
+      if (error instanceof Refusal && AUTHENTICATION_FAILURES.has(error.code)) {
+        options.authThrottle.fail(keys);
+        options.directory.authenticationFailed({
+          tenant: request.tenant.slug,
+          identity: request.identity,
+          remoteAddress: request.remoteAddress,
+          reason: error.message,
+        });
+      }
+      throw error;
+    }
+  }
+
+  function open(tenant: TenantSecurity, identity: string, remoteAddress: string, station: WebSocket, cpms: WebSocket) {
     const session = createSession({
       tenantId: tenant.id,
       tenantSlug: tenant.slug,
@@ -158,14 +190,4 @@ export function createBroker(options: BrokerOptions): Broker {
       clearTimeout(timer);
     },
   };
-}
-
-/**
- * Headers the CPMS sees as the station sent them. The Authorization header is passed unchanged
- * (security profiles 1 and 2 put the station's Basic credentials in it).
- */
-function forwardedHeaders(req: IncomingMessage): Record<string, string> {
-  const headers: Record<string, string> = {};
-  if (req.headers.authorization !== undefined) headers.authorization = req.headers.authorization;
-  return headers;
 }

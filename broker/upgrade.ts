@@ -1,18 +1,11 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { TenantSecurity } from './directory.ts';
 import { Refusal } from './refusals.ts';
-
-/** The tenant fields the proxy needs. */
-export interface UpgradeTenant {
-  id: number;
-  slug: string;
-  cpmsUrl: string;
-  enabled: boolean;
-}
 
 /** A station's upgrade request, once its path, tenant and handshake headers check out. */
 export interface UpgradeRequest {
-  tenant: UpgradeTenant;
+  tenant: TenantSecurity;
   identity: string;
   /** Sec-WebSocket-Protocol, in the station's order; empty when it sent none. */
   protocols: string[];
@@ -27,7 +20,7 @@ export const OCPP_PATH_PREFIX = '/ocpp/';
  */
 export function readUpgradeRequest(
   req: IncomingMessage,
-  findTenant: (slug: string) => UpgradeTenant | undefined,
+  findTenant: (slug: string) => TenantSecurity | undefined,
 ): UpgradeRequest {
   const pathname = new URL(req.url ?? '/', 'http://broker').pathname;
   const [slug = '', ...segments] = pathname.slice(OCPP_PATH_PREFIX.length).split('/');

@@ -8,6 +8,8 @@ export interface UpstreamOptions {
   /** Exactly the subprotocols the station offered, in its order. */
   protocols: string[];
   headers: Record<string, string>;
+  /** wss:// only: custom roots (instead of the system's) and the broker's client certificate. */
+  tls: { ca?: string[]; cert?: string; key?: string };
   timeoutMs: number;
   maxPayloadBytes: number;
   /** Aborted when the station goes away before the CPMS answered. */
@@ -26,6 +28,8 @@ export function connectUpstream(options: UpstreamOptions): Promise<WebSocket> {
       maxPayload: options.maxPayloadBytes,
       followRedirects: false,
       perMessageDeflate: true,
+      minVersion: 'TLSv1.2', // hostname verification is Node's default and is never turned off
+      ...options.tls,
     });
     let settled = false;
 

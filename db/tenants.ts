@@ -10,6 +10,12 @@ const publicColumns = {
   slug: tenants.slug,
   cpmsUrl: tenants.cpmsUrl,
   enabled: tenants.enabled,
+  stationProfile: tenants.stationProfile,
+  allowUnknownStations: tenants.allowUnknownStations,
+  profile1OverTls: tenants.profile1OverTls,
+  organization: tenants.organization,
+  cpmsProfile: tenants.cpmsProfile,
+  cpmsAuth: tenants.cpmsAuth,
   createdAt: tenants.createdAt,
   updatedAt: tenants.updatedAt,
 };

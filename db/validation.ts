@@ -39,14 +39,75 @@ export const cpmsUrlSchema = z
   })
   .transform((value) => value.replace(/\/+$/, ''));
 
-export const tenantCreateSchema = createInsertSchema(tenants, {
+const profileSchema = z.number().int().min(0, 'A profile from 0 to 3').max(3, 'A profile from 0 to 3');
+
+const tenantFields = createInsertSchema(tenants, {
   name: (s) => s.trim().min(1, 'Required').max(100, 'At most 100 characters'),
   slug: () => slugSchema,
   cpmsUrl: () => cpmsUrlSchema,
-}).pick({ name: true, slug: true, cpmsUrl: true, enabled: true });
+  // Optional, not defaulted: the database has the defaults, and a partial update must not reset what it omits.
+  stationProfile: () => profileSchema.optional(),
+  cpmsProfile: () => profileSchema.optional(),
+  organization: () =>
+    z
+      .string()
+      .trim()
+      .max(64, 'At most 64 characters')
+      .transform((o) => o || null)
+      .nullable()
+      .optional(),
+}).pick({
+  name: true,
+  slug: true,
+  cpmsUrl: true,
+  enabled: true,
+  stationProfile: true,
+  allowUnknownStations: true,
+  profile1OverTls: true,
+  organization: true,
+  cpmsProfile: true,
+  cpmsAuth: true,
+});
 
-/** The slug is fixed after creation: stations are configured with it. */
-export const tenantUpdateSchema = tenantCreateSchema
+export type TenantSecurity = Pick<z.infer<typeof tenantFields>, 'cpmsUrl' | 'stationProfile' | 'cpmsProfile' | 'cpmsAuth'>;
+
+/**
+ * Settings that only make sense together, as field errors. Checked on create and, on the merged result, on update.
+ * - Profiles 2 and 3 toward the CPMS are TLS: the CPMS URL must be wss://.
+ * - Passing the station's Authorization header on needs stations that send one (profiles 1 and 2).
+ */
+export function securityProblems(t: Partial<TenantSecurity>): { path: string; message: string }[] {
+  const problems: { path: string; message: string }[] = [];
+  const cpmsProfile = t.cpmsProfile ?? 0;
+  if (cpmsProfile >= 2 && t.cpmsUrl !== undefined && !t.cpmsUrl.startsWith('wss://')) {
+    problems.push({ path: 'cpmsUrl', message: `Profile ${cpmsProfile} toward the CPMS needs a wss:// URL` });
+  }
+  const stationProfile = t.stationProfile ?? 0;
+  if ((cpmsProfile === 1 || cpmsProfile === 2) && (t.cpmsAuth ?? 'passthrough') === 'passthrough' && stationProfile !== 1 && stationProfile !== 2) {
+    problems.push({ path: 'cpmsAuth', message: 'Pass-through needs stations on profile 1 or 2; store a CPMS password per station instead' });
+  }
+  return problems;
+}
+
+function refineSecurity(value: Partial<TenantSecurity>, ctx: z.RefinementCtx): void {
+  for (const problem of securityProblems(value)) ctx.addIssue({ code: 'custom', path: [problem.path], message: problem.message });
+}
+
+export const tenantCreateSchema = tenantFields.superRefine(refineSecurity);
+
+/** The same checks on a tenant's settings as they would be after an update. */
+export const tenantSecuritySchema = z
+  .object({
+    cpmsUrl: z.string(),
+    stationProfile: z.number(),
+    cpmsProfile: z.number(),
+    cpmsAuth: z.enum(['passthrough', 'stored']),
+  })
+  .partial()
+  .superRefine(refineSecurity);
+
+/** The slug is fixed after creation: stations are configured with it. The router checks the merged settings. */
+export const tenantUpdateSchema = tenantFields
   .omit({ slug: true })
   .partial()
   .extend({ id: z.number().int().positive() });
@@ -85,4 +146,33 @@ export const tokenCreateSchema = z.object({
     .refine((date) => date.getTime() > Date.now(), 'Must be in the future')
     .nullable()
     .default(null),
+});
+
+/** A password as an admin enters it: text, or hex for OCPP 1.6 AuthorizationKeys (sent as the decoded bytes). */
+export const stationPasswordSchema = z
+  .object({ value: z.string(), encoding: z.enum(['text', 'hex']).default('text') })
+  .transform((p, ctx) => {
+    if (p.encoding === 'hex' && !/^(?:[0-9a-fA-F]{2})*$/.test(p.value)) {
+      ctx.addIssue({ code: 'custom', path: ['value'], message: 'An even number of hex digits' });
+      return new Uint8Array();
+    }
+    const bytes =
+      p.encoding === 'hex'
+        ? Uint8Array.from(p.value.match(/../g) ?? [], (pair) => parseInt(pair, 16))
+        : new TextEncoder().encode(p.value);
+    if (bytes.length < 16 || bytes.length > 64) {
+      ctx.addIssue({ code: 'custom', path: ['value'], message: 'From 16 to 64 bytes (OCPP 1.6: 16-20, 2.0.1: 16-40, 64 since the 2025 errata)' });
+    }
+    return bytes;
+  });
+
+export const stationCreateSchema = z.object({
+  tenantId: z.number().int().positive(),
+  identity: z
+    .string()
+    .trim()
+    .min(1, 'Required')
+    .refine((id) => [...id].length <= 48, 'At most 48 characters')
+    .refine((id) => !id.includes(':'), 'No ":"'),
+  description: z.string().trim().max(200, 'At most 200 characters').default(''),
 });

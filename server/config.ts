@@ -8,6 +8,7 @@ import { passwordSchema, usernameSchema } from '../db/validation.ts';
  */
 export const options = {
   port: { flag: 'port', env: 'PORT', help: 'HTTP port for the admin UI, its API and OCPP (ws://)' },
+  tlsPort: { flag: 'tls-port', env: 'TLS_PORT', help: 'HTTPS port for the admin UI, its API and OCPP (wss://)' },
   host: { flag: 'host', env: 'HOST', help: 'Address to listen on' },
   dataDir: { flag: 'data-dir', env: 'DATA_DIR', help: 'Directory of the SQLite database (broker.db)' },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', help: 'fatal, error, warn, info, debug, trace or silent' },
@@ -35,6 +36,7 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 
 export const configSchema = z.object({
   port: int(0, 65535).default(8080),
+  tlsPort: int(0, 65535).default(8443),
   host: z.string().min(1).default('0.0.0.0'),
   dataDir: z.string().min(1).default('./data'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

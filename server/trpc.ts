@@ -15,7 +15,12 @@ export interface Services {
   broker: Broker;
   log: Logger;
   sealer: Sealer;
+  /** Failed admin logins. */
   throttle: LoginThrottle;
+  /** Makes the TLS listener use the server certificates now in the database. */
+  reloadServerCertificate: () => void;
+  /** The ports the broker listens on, once it does. */
+  listening: { port: number; tlsPort: number };
 }
 
 /** What a request brings: HTTP gives it, tests can make one up. */

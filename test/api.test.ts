@@ -90,7 +90,7 @@ describe('the API with live stations', () => {
     const broker = await startTestBroker();
     const cpms = await startCpms();
     try {
-      const tenant = await broker.api.tenants.create.mutate({ name: 'Live', slug: 'live', cpmsUrl: cpms.url });
+      const tenant = await broker.api.tenants.create.mutate({ name: 'Live', slug: 'live', cpmsUrl: cpms.url, allowUnknownStations: true });
       const cp = station(broker.endpoint('live'), 'CP-LIVE', ['ocpp2.0.1']);
       await cp.connect();
       const closed = new Promise((resolve) => cp.once('close', resolve));
@@ -115,7 +115,7 @@ describe('the API with live stations', () => {
     const broker = await startTestBroker();
     const cpms = await startCpms();
     try {
-      const tenant = await broker.api.tenants.create.mutate({ name: 'Live', slug: 'live', cpmsUrl: cpms.url });
+      const tenant = await broker.api.tenants.create.mutate({ name: 'Live', slug: 'live', cpmsUrl: cpms.url, allowUnknownStations: true });
       const cp = station(broker.endpoint('live'), 'CP-KICK', ['ocpp1.6']);
       await cp.connect();
       const closed = new Promise((resolve) => cp.once('close', resolve));

@@ -66,7 +66,7 @@ describe('who may call what', () => {
     expect(await outcome(api.tenants.list())).toBe('OK');
     expect(await outcome(api.stations.list())).toBe('OK');
     expect(await outcome(api.audit.list())).toBe('OK');
-    expect(await api.auth.me()).toEqual({ username: 'watcher', role: 'viewer', via: 'session' });
+    expect(await api.auth.me()).toEqual({ username: 'watcher', role: 'viewer', via: 'session', ports: { port: 8080, tlsPort: 8443 } });
     expect(await outcome(api.users.list())).toBe('FORBIDDEN');
     expect(await outcome(api.tokens.list())).toBe('FORBIDDEN');
   });
@@ -84,6 +84,7 @@ describe('the first admin', () => {
     expect(await session.auth.me()).toMatchObject({ username: 'root', role: 'admin' });
 
     expect(await outcome(t.call().auth.setup({ username: 'intruder', password: PASSWORD }))).toBe('FORBIDDEN');
+    expect((await session.audit.list()).map((e) => [e.actor, e.action, e.target])).toEqual([['setup:root', 'user.create', 'user:root']]);
   });
 
   it('is created from BROKER_ADMIN_USER and BROKER_ADMIN_PASSWORD when none exists, and only then', async () => {
@@ -210,7 +211,7 @@ describe('API tokens', () => {
     expect(t.raw()).not.toContain(created.token);
 
     const script = t.call({ headers: { authorization: `Bearer ${created.token}` } });
-    expect(await script.auth.me()).toEqual({ username: 'root', role: 'admin', via: 'token' });
+    expect(await script.auth.me()).toMatchObject({ username: 'root', role: 'admin', via: 'token' });
     expect(await outcome(script.tenants.create({ name: 'A', slug: 'a', cpmsUrl: 'ws://cpms' }))).toBe('OK');
 
     await api.users.update({ id: user.id, role: 'viewer' });

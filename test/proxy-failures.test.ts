@@ -26,7 +26,7 @@ async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 3
 }
 
 async function tenantFor(cpmsUrl: string, slug: string) {
-  return broker.api.tenants.create.mutate({ name: slug, slug, cpmsUrl });
+  return broker.api.tenants.create.mutate({ name: slug, slug, cpmsUrl, allowUnknownStations: true });
 }
 
 describe('refusing a station before the upgrade', () => {
@@ -245,7 +245,7 @@ describe('keepalive', () => {
 
   it('keeps a link whose peer answers pings open', async () => {
     const cpms = await startCpms();
-    const { slug } = await fast.api.tenants.create.mutate({ name: 'ok', slug: 'alive', cpmsUrl: cpms.url });
+    const { slug } = await fast.api.tenants.create.mutate({ name: 'ok', slug: 'alive', cpmsUrl: cpms.url, allowUnknownStations: true });
     const cp = station(fast.endpoint(slug), 'CP-ALIVE', ['ocpp1.6']);
     await cp.connect();
     await new Promise((resolve) => setTimeout(resolve, 400));
@@ -256,7 +256,7 @@ describe('keepalive', () => {
 
   it('drops a station that misses 3 pongs and closes its CPMS link with 1001', async () => {
     const cpms = await startRawCpms();
-    const { slug } = await fast.api.tenants.create.mutate({ name: 'mute', slug: 'mute-station', cpmsUrl: cpms.url });
+    const { slug } = await fast.api.tenants.create.mutate({ name: 'mute', slug: 'mute-station', cpmsUrl: cpms.url, allowUnknownStations: true });
     const accepted = cpms.nextConnection();
     const cp = await rawStation(`${fast.endpoint(slug)}/CP-MUTE`, { autoPong: false });
     const upstream = await accepted;
@@ -268,7 +268,7 @@ describe('keepalive', () => {
 
   it('closes both links with 1009 when a message exceeds maxPayloadBytes', async () => {
     const cpms = await startRawCpms();
-    const { slug } = await fast.api.tenants.create.mutate({ name: 'big', slug: 'big-frames', cpmsUrl: cpms.url });
+    const { slug } = await fast.api.tenants.create.mutate({ name: 'big', slug: 'big-frames', cpmsUrl: cpms.url, allowUnknownStations: true });
     const accepted = cpms.nextConnection();
     const cp = await rawStation(`${fast.endpoint(slug)}/CP-BIG`);
     const upstream = await accepted;
@@ -281,7 +281,7 @@ describe('keepalive', () => {
 
   it('closes both links with 1007 when a text frame is not valid UTF-8', async () => {
     const cpms = await startRawCpms();
-    const { slug } = await fast.api.tenants.create.mutate({ name: 'utf8', slug: 'bad-utf8', cpmsUrl: cpms.url });
+    const { slug } = await fast.api.tenants.create.mutate({ name: 'utf8', slug: 'bad-utf8', cpmsUrl: cpms.url, allowUnknownStations: true });
     const accepted = cpms.nextConnection();
     const cp = await rawStation(`${fast.endpoint(slug)}/CP-UTF8`);
     const upstream = await accepted;
@@ -294,7 +294,7 @@ describe('keepalive', () => {
 
   it('drops a CPMS link that misses 3 pongs and closes the station with 1011', async () => {
     const cpms = await startRawCpms({ autoPong: false });
-    const { slug } = await fast.api.tenants.create.mutate({ name: 'mute', slug: 'mute-cpms', cpmsUrl: cpms.url });
+    const { slug } = await fast.api.tenants.create.mutate({ name: 'mute', slug: 'mute-cpms', cpmsUrl: cpms.url, allowUnknownStations: true });
     const cp = await rawStation(`${fast.endpoint(slug)}/CP-DEAF`);
     expect((await cp.closed).code).toBe(1011);
     await eventually(() => fast.server.broker.count() === 0);

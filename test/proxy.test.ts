@@ -11,7 +11,7 @@ let endpoint: string;
 beforeAll(async () => {
   broker = await startTestBroker();
   cpms = await startCpms();
-  const tenant = await broker.api.tenants.create.mutate({ name: 'Acme', slug: 'acme', cpmsUrl: cpms.url });
+  const tenant = await broker.api.tenants.create.mutate({ name: 'Acme', slug: 'acme', cpmsUrl: cpms.url, allowUnknownStations: true });
   endpoint = broker.endpoint(tenant.slug);
 });
 
@@ -127,7 +127,7 @@ describe('OCPP 2.0.1 through the broker', () => {
 describe('subprotocol negotiation', () => {
   it('offers the CPMS exactly the station offer and hands the station the CPMS choice', async () => {
     const only16 = await startCpms({ protocols: ['ocpp1.6'] });
-    const tenant = await broker.api.tenants.create.mutate({ name: 'Legacy', slug: 'legacy', cpmsUrl: only16.url });
+    const tenant = await broker.api.tenants.create.mutate({ name: 'Legacy', slug: 'legacy', cpmsUrl: only16.url, allowUnknownStations: true });
     const cp = station(broker.endpoint(tenant.slug), 'CP-NEG', ['ocpp2.0.1', 'ocpp1.6']);
     const accepted = only16.nextClient();
     await cp.connect();
@@ -142,7 +142,7 @@ describe('subprotocol negotiation', () => {
 
   it('proxies a station that offers no subprotocol as such', async () => {
     const lenient = await startCpms({ protocols: [], strictMode: false });
-    const tenant = await broker.api.tenants.create.mutate({ name: 'Lenient', slug: 'lenient', cpmsUrl: lenient.url });
+    const tenant = await broker.api.tenants.create.mutate({ name: 'Lenient', slug: 'lenient', cpmsUrl: lenient.url, allowUnknownStations: true });
     const cp = station(broker.endpoint(tenant.slug), 'CP-NONE', []);
     const accepted = lenient.nextClient();
     await cp.connect();

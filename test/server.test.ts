@@ -47,7 +47,7 @@ function run(env: Record<string, string>, args: string[] = []) {
 
 describe('the broker process', () => {
   it('starts on an empty data directory and answers /healthz', async () => {
-    const broker = run({ PORT: '0', HOST: '127.0.0.1' });
+    const broker = run({ PORT: '0', TLS_PORT: '0', HOST: '127.0.0.1' });
     const port = await broker.started;
     const response = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(response.status).toBe(200);
@@ -64,13 +64,13 @@ describe('the broker process', () => {
   it('on SIGTERM closes each station with 1001 and its CPMS link, and exits 0', async () => {
     const dataDir = tempDir();
     const cpms = await startCpms();
-    const broker = run({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, BROKER_ADMIN_USER: 'ops', BROKER_ADMIN_PASSWORD: 'a long enough password' });
+    const broker = run({ PORT: '0', TLS_PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, BROKER_ADMIN_USER: 'ops', BROKER_ADMIN_PASSWORD: 'a long enough password' });
     const port = await broker.started;
     const cookie = await signIn(`http://127.0.0.1:${port}`, 'ops', 'a long enough password');
     const created = await fetch(`http://127.0.0.1:${port}/trpc/tenants.create`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', cookie },
-      body: JSON.stringify({ name: 'Acme', slug: 'acme', cpmsUrl: cpms.url }),
+      body: JSON.stringify({ name: 'Acme', slug: 'acme', cpmsUrl: cpms.url, allowUnknownStations: true }),
     });
     expect(created.status).toBe(200);
 
@@ -105,6 +105,7 @@ describe('configuration', () => {
   it('has defaults for everything', () => {
     expect(loadConfig([], {})).toEqual({
       port: 8080,
+      tlsPort: 8443,
       host: '0.0.0.0',
       dataDir: './data',
       logLevel: 'info',

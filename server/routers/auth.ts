@@ -1,6 +1,6 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
-import { countAdmins, createUser, findLogin, removeSession, removeSessionsOf, updateUser } from '../../db/accounts.ts';
+import { appendAudit, countAdmins, createUser, findLogin, removeSession, removeSessionsOf, updateUser } from '../../db/accounts.ts';
 import { credentialsSchema, passwordSchema } from '../../db/validation.ts';
 import { clearedSessionCookie, sessionCookie, startSession } from '../auth/actor.ts';
 import { dummyHash, hashPassword, verifyPassword } from '../auth/password.ts';
@@ -22,7 +22,7 @@ export const authRouter = router({
       return createUser(ctx.db, { username: input.username, passwordHash, role: 'admin' });
     });
     ctx.log.info({ event: 'auth.setup', username: user.username, remoteAddress: ctx.remoteAddress }, 'first admin created');
-    audit(ctx, 'user.create', `user:${user.username}`, { after: user });
+    appendAudit(ctx.db, { actor: `setup:${user.username}`, action: 'user.create', target: `user:${user.username}`, after: user, remoteAddress: ctx.remoteAddress });
     signIn(ctx, user.id);
     return { username: user.username, role: user.role };
   }),
@@ -51,7 +51,8 @@ export const authRouter = router({
         ctx.log.warn({ event: 'login.failed', username: input.username, remoteAddress: ctx.remoteAddress }, 'login failed');
         throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Wrong username or password' });
       }
-      ctx.throttle.forget(`user:${input.username}`);
+      // Both counts start afresh: a colleague's typos behind the same office address lock nobody out for long.
+      for (const key of keys) ctx.throttle.forget(key);
       ctx.log.info({ event: 'login', username: user.username, remoteAddress: ctx.remoteAddress }, 'signed in');
       signIn(ctx, user.id);
       return { username: user.username, role: user.role };
@@ -63,10 +64,12 @@ export const authRouter = router({
     return { signedOut: true };
   }),
 
+  /** The signed-in user, and the ports the broker listens on (for the station URLs the UI shows). */
   me: viewerProcedure.query(({ ctx }) => ({
     username: ctx.actor.user.username,
     role: ctx.actor.user.role,
     via: ctx.actor.via,
+    ports: ctx.listening,
   })),
 
   /** Any user may change their own password; their other sessions end. */

@@ -1,6 +1,8 @@
 import { createCallerFactory, router } from '../trpc.ts';
 import { auditRouter } from './audit.ts';
+import { certificatesRouter } from './certificates.ts';
 import { authRouter } from './auth.ts';
+import { registryRouter } from './registry.ts';
 import { stationsRouter } from './stations.ts';
 import { tenantsRouter } from './tenants.ts';
 import { tokensRouter } from './tokens.ts';
@@ -10,6 +12,8 @@ export const appRouter = router({
   auth: authRouter,
   tenants: tenantsRouter,
   stations: stationsRouter,
+  registry: registryRouter,
+  certificates: certificatesRouter,
   users: usersRouter,
   tokens: tokensRouter,
   audit: auditRouter,

@@ -8,10 +8,25 @@ import {
   updateTenant,
   type TenantView,
 } from '../../db/tenants.ts';
-import { tenantCreateSchema, tenantUpdateSchema } from '../../db/validation.ts';
+import { tenantCreateSchema, tenantSecuritySchema, tenantUpdateSchema } from '../../db/validation.ts';
 import { adminProcedure, audit, router, viewerProcedure } from '../trpc.ts';
 
 const byId = z.object({ id: z.number().int().positive() });
+
+/** Settings whose change makes connected stations reconnect. */
+const RECONNECT_ON = [
+  'cpmsUrl',
+  'stationProfile',
+  'allowUnknownStations',
+  'profile1OverTls',
+  'organization',
+  'cpmsProfile',
+  'cpmsAuth',
+] as const satisfies (keyof TenantView)[];
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
 
 function found(tenant: TenantView | undefined): TenantView {
   if (!tenant) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such tenant' });
@@ -38,15 +53,20 @@ export const tenantsRouter = router({
     }
   }),
 
-  /** Disabling a tenant closes its station links; a new CPMS URL makes them reconnect (1012) to reach it. */
+  /**
+   * Disabling a tenant closes its station links (1000); a new CPMS URL or new security settings make them reconnect
+   * (1012), to reach the new CPMS or authenticate anew.
+   */
   update: adminProcedure.input(tenantUpdateSchema).mutation(({ ctx, input }) => {
     const before = found(getTenant(ctx.db, input.id));
+    const merged = tenantSecuritySchema.safeParse({ ...before, ...withoutUndefined(input) });
+    if (!merged.success) throw new TRPCError({ code: 'BAD_REQUEST', cause: merged.error });
     const after = found(updateTenant(ctx.db, input));
     audit(ctx, 'tenant.update', `tenant:${after.slug}`, { before, after });
     if (before.enabled && !after.enabled) {
       ctx.broker.disconnectTenant(after.id, 1000, 'Tenant disabled');
-    } else if (before.cpmsUrl !== after.cpmsUrl) {
-      ctx.broker.disconnectTenant(after.id, 1012, 'CPMS URL changed');
+    } else if (RECONNECT_ON.some((key) => before[key] !== after[key])) {
+      ctx.broker.disconnectTenant(after.id, 1012, 'Tenant settings changed');
     }
     return after;
   }),

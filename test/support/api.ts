@@ -6,11 +6,11 @@ import { createBroker } from '../../broker/index.ts';
 import { createUser } from '../../db/accounts.ts';
 import { openDatabase } from '../../db/index.ts';
 import type { Role } from '../../db/schema.ts';
-import { getTenantBySlug } from '../../db/tenants.ts';
 import { startSession, SESSION_COOKIE } from '../../server/auth/actor.ts';
 import { hashPassword } from '../../server/auth/password.ts';
 import { createSealer, loadOrCreateKey } from '../../server/auth/seal.ts';
 import { LoginThrottle } from '../../server/auth/throttle.ts';
+import { createDirectory } from '../../server/directory.ts';
 import { paths } from '../../server/paths.ts';
 import { createCaller } from '../../server/routers/index.ts';
 import { createContext, type RequestInfo, type Services } from '../../server/trpc.ts';
@@ -27,19 +27,24 @@ export function openTestApi() {
   const store = openDatabase(file, paths.migrations);
   const logs: Record<string, unknown>[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+  const sealer = createSealer(loadOrCreateKey(path.join(dir, 'secret.key')));
   const broker = createBroker({
-    findTenant: (slug) => getTenantBySlug(store.db, slug),
+    directory: createDirectory(store.db, sealer, log),
+    authThrottle: new LoginThrottle(),
     pingIntervalMs: 30_000,
     upstreamConnectTimeoutMs: 1_000,
     maxPayloadBytes: 1024 * 1024,
     log,
   });
+  let reloads = 0;
   const services: Services = {
     db: store.db,
     broker,
     log,
-    sealer: createSealer(loadOrCreateKey(path.join(dir, 'secret.key'))),
+    sealer,
     throttle: new LoginThrottle(),
+    reloadServerCertificate: () => void reloads++,
+    listening: { port: 8080, tlsPort: 8443 },
   };
 
   /** A caller that sends `request` with every call (authenticated anew each time); `cookies` collects what the API sets. */
@@ -64,6 +69,8 @@ export function openTestApi() {
     logs,
     call,
     as,
+    /** How often the API asked the TLS listener to reload its certificate. */
+    reloads: () => reloads,
     /** The database file as bytes, for checking what is (not) stored in clear. */
     raw: () => {
       store.checkpoint();

@@ -52,7 +52,7 @@ export async function startTestBroker(overrides: Partial<Config> = {}): Promise<
       done();
     },
   });
-  const config = configSchema.parse({ port: 0, host: '127.0.0.1', dataDir, logLevel: 'debug', ...TEST_ADMIN, ...overrides });
+  const config = configSchema.parse({ port: 0, tlsPort: 0, host: '127.0.0.1', dataDir, logLevel: 'debug', ...TEST_ADMIN, ...overrides });
   const server = await startServer(config, { logger: createLogger(config.logLevel, sink) });
   const cookie = config.adminUser ? await signIn(server.url, config.adminUser, config.adminPassword!) : undefined;
   const api = apiClient(server.url, cookie ? { cookie } : {});

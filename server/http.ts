@@ -1,0 +1,83 @@
+import fs from 'node:fs';
+import type { IncomingMessage, RequestListener } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import sirv from 'sirv';
+import pkg from '../package.json' with { type: 'json' };
+import { OCPP_PATH_PREFIX } from '../broker/index.ts';
+import { paths } from './paths.ts';
+import { appRouter } from './routers/index.ts';
+import { createContext, type Services } from './trpc.ts';
+
+/** What both listeners (http and https) answer: /healthz, the API at /trpc, and the UI everywhere else. */
+export function createRequestHandler(services: Services, health: { startedAt: number; databaseOk: () => boolean }): RequestListener {
+  const { log, broker } = services;
+  const trpc = createHTTPHandler({
+    router: appRouter,
+    basePath: '/trpc/',
+    createContext: ({ req, res }) =>
+      createContext(services, {
+        headers: req.headers,
+        remoteAddress: req.socket.remoteAddress,
+        secure: 'encrypted' in req.socket,
+        setCookie: (cookie) => res.appendHeader('Set-Cookie', cookie),
+      }),
+    onError: ({ error, path }) => {
+      if (error.code === 'INTERNAL_SERVER_ERROR') log.error({ err: error, path }, 'API error');
+    },
+  });
+  const ui = fs.existsSync(paths.ui) ? sirv(paths.ui, { single: true, dev: false }) : undefined;
+
+  return (req, res) => {
+    const pathname = (req.url ?? '/').split('?')[0]!;
+    if (pathname === '/healthz') {
+      const databaseOk = health.databaseOk();
+      res.writeHead(databaseOk ? 200 : 503, { 'Content-Type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          status: databaseOk ? 'ok' : 'degraded',
+          version: pkg.version,
+          uptimeSeconds: Math.round((Date.now() - health.startedAt) / 1000),
+          database: databaseOk ? 'ok' : 'error',
+          stationsConnected: broker.count(),
+        }),
+      );
+    } else if (pathname === '/trpc' || pathname.startsWith('/trpc/')) {
+      if (isCrossSiteCapable(req)) {
+        res.writeHead(415, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: 'API calls that change anything must be sent as application/json' } }));
+        return;
+      }
+      trpc(req, res);
+    } else {
+      const notFound = () => {
+        res.writeHead(404, { 'Content-Type': 'text/plain' });
+        res.end(ui ? 'Not found\n' : 'Not found: the admin UI is not built (npm run build)\n');
+      };
+      if (ui) ui(req, res, notFound);
+      else notFound();
+    }
+  };
+}
+
+/** WebSocket upgrades: OCPP on /ocpp/…, nothing else. */
+export function createUpgradeHandler(services: Services) {
+  return (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (req.url?.startsWith(OCPP_PATH_PREFIX)) {
+      services.broker.handleUpgrade(req, socket, head);
+    } else {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    }
+  };
+}
+
+/**
+ * A POST that a page on another site could send without CORS approval: a form (urlencoded, multipart) or
+ * text/plain. Mutations must be `application/json`, which a cross-site page can only send after a preflight that
+ * the broker never approves; together with the SameSite=Strict session cookie this keeps other sites from acting.
+ */
+function isCrossSiteCapable(req: IncomingMessage): boolean {
+  if (req.method !== 'POST') return false;
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  return type !== 'application/json';
+}

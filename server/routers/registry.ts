@@ -1,0 +1,102 @@
+import { TRPCError } from '@trpc/server';
+import { z } from 'zod';
+import {
+  createStation,
+  getStation,
+  listStations,
+  removeStation,
+  updateStation,
+  type StationView,
+} from '../../db/stations.ts';
+import { getTenant } from '../../db/tenants.ts';
+import { stationCreateSchema, stationPasswordSchema } from '../../db/validation.ts';
+import { hashPassword } from '../auth/password.ts';
+import { sealContext } from '../directory.ts';
+import { adminProcedure, audit, router, viewerProcedure, type Context } from '../trpc.ts';
+
+const byId = z.object({ id: z.number().int().positive() });
+
+function found(station: StationView | undefined): StationView {
+  if (!station) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such station' });
+  return station;
+}
+
+function target(ctx: Context, station: StationView): string {
+  return `station:${getTenant(ctx.db, station.tenantId)?.slug}/${station.identity}`;
+}
+
+/**
+ * The stations each tenant knows, with their credentials: the station's own password (profiles 1 and 2), the
+ * password the broker sends the CPMS for it, and the fingerprint its client certificate must have (profile 3).
+ * Secrets go in and never come out: answers say only whether they are set.
+ */
+export const registryRouter = router({
+  list: viewerProcedure
+    .input(z.object({ tenantId: z.number().int().positive() }))
+    .query(({ ctx, input }) => listStations(ctx.db, input.tenantId)),
+
+  create: adminProcedure.input(stationCreateSchema).mutation(({ ctx, input }) => {
+    if (!getTenant(ctx.db, input.tenantId)) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such tenant' });
+    try {
+      const station = createStation(ctx.db, input);
+      audit(ctx, 'station.create', target(ctx, station), { after: station });
+      return station;
+    } catch (error) {
+      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        throw new TRPCError({ code: 'CONFLICT', message: `"${input.identity}" is registered already` });
+      }
+      throw error;
+    }
+  }),
+
+  update: adminProcedure
+    .input(
+      byId.extend({
+        description: z.string().trim().max(200).optional(),
+        /** SHA-256 as `AB:CD:…` (what the certificates page shows), or null for none. */
+        certificateFingerprint: z
+          .string()
+          .trim()
+          .toUpperCase()
+          .regex(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/, 'A SHA-256 fingerprint, as AB:CD:…')
+          .nullable()
+          .optional(),
+      }),
+    )
+    .mutation(({ ctx, input: { id, ...changes } }) => {
+      const before = found(getStation(ctx.db, id));
+      const after = found(updateStation(ctx.db, id, changes));
+      audit(ctx, 'station.update', target(ctx, after), { before, after });
+      return after;
+    }),
+
+  /** Sets or rotates the station's Basic auth password; null removes it. Stored as a hash of its bytes. */
+  setPassword: adminProcedure
+    .input(byId.extend({ password: stationPasswordSchema.nullable() }))
+    .mutation(async ({ ctx, input }) => {
+      found(getStation(ctx.db, input.id));
+      const passwordHash = input.password === null ? null : await hashPassword(input.password);
+      const after = found(updateStation(ctx.db, input.id, { passwordHash }));
+      audit(ctx, 'station.password', target(ctx, after), { after: { passwordSet: after.passwordSet } });
+      return after;
+    }),
+
+  /** Sets the password the broker sends the CPMS for this station (CPMS profiles 1 and 2); sealed; null removes it. */
+  setCpmsPassword: adminProcedure
+    .input(byId.extend({ password: stationPasswordSchema.nullable() }))
+    .mutation(({ ctx, input }) => {
+      found(getStation(ctx.db, input.id));
+      const sealed = input.password === null ? null : ctx.sealer.seal(Buffer.from(input.password), sealContext.cpmsPassword(input.id));
+      const after = found(updateStation(ctx.db, input.id, { cpmsPasswordSealed: sealed }));
+      audit(ctx, 'station.cpms_password', target(ctx, after), { after: { cpmsPasswordSet: after.cpmsPasswordSet } });
+      return after;
+    }),
+
+  remove: adminProcedure.input(byId).mutation(({ ctx, input }) => {
+    const before = found(getStation(ctx.db, input.id));
+    ctx.broker.disconnect(before.tenantId, before.identity, 1000, 'Station removed from the registry');
+    removeStation(ctx.db, input.id);
+    audit(ctx, 'station.remove', target(ctx, before), { before });
+    return { id: input.id };
+  }),
+});
