@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import WebSocket, { WebSocketServer } from 'ws';
 import { CloseCode } from './close-codes.ts';
 import { Refusal, type RefusalCode } from './refusals.ts';
+import type { RouteHooks } from './route.ts';
 import { createSession, type Session } from './session.ts';
 import type { StationInfo } from './types.ts';
 import { authenticateStation, upstreamCredentials } from './authenticate.ts';
@@ -13,6 +14,8 @@ import { connectUpstream } from './upstream.ts';
 
 export { OCPP_PATH_PREFIX } from './upgrade.ts';
 export type { Directory, StationCredentials, TenantSecurity, Throttle } from './directory.ts';
+export type { Envelope } from './frame.ts';
+export type { RouteHooks } from './route.ts';
 export type { StationInfo } from './types.ts';
 
 /** Refusals that count as a failed authentication: throttled per address, logged and audited. */
@@ -26,6 +29,8 @@ export interface BrokerOptions {
   upstreamConnectTimeoutMs: number;
   maxPayloadBytes: number;
   log: Logger;
+  /** Hooks for each new session's traffic (answering calls, observing frames): server/observers. */
+  hooksFor?(session: { tenantId: number; tenantSlug: string; identity: string; subprotocol: string | null }): RouteHooks;
 }
 
 export interface Broker {
@@ -137,6 +142,7 @@ export function createBroker(options: BrokerOptions): Broker {
       cpms,
       pingIntervalMs: options.pingIntervalMs,
       log,
+      hooks: options.hooksFor?.({ tenantId: tenant.id, tenantSlug: tenant.slug, identity, subprotocol: station.protocol || null }),
     });
     const id = key(tenant.id, identity);
     const previous = sessions.get(id);

@@ -1,27 +1,53 @@
-import { readEnvelope } from './frame.ts';
-import type { Link } from './session.ts';
+import { readEnvelope, type Envelope } from './frame.ts';
+import type { Link, Side } from './session.ts';
+
+/**
+ * What the rest of the broker may do with a session's traffic, without slowing it down:
+ * answer a station's call itself, and observe frames once they are forwarded.
+ */
+export interface RouteHooks {
+  /**
+   * The broker's own answer to a call from the station (a whole CALLRESULT or CALLERROR frame), sent back instead
+   * of forwarding the call; undefined to forward it. Called for calls only, before forwarding: keep it quick.
+   */
+  answer?(call: Extract<Envelope, { kind: 'call' }>, frame: Buffer): string | undefined;
+  /** Every frame that came from `from`, after it was forwarded (or answered). Must not throw or block. */
+  observe?(from: Side, envelope: Envelope, frame: Buffer): void;
+}
 
 /**
  * Forwards one text frame from one link to its partner, untouched, and keeps the counters and
- * the calls in flight of each sender. Nothing here writes to the database or parses a payload.
+ * the calls in flight of each sender. Nothing here writes to the database.
  *
  * Calls the broker will originate itself toward a station (smart charging) share the CPMS's
  * one-call-at-a-time slot toward it (OCPP-J 2.0.1 §6.4): this is where they will be queued,
  * and where the answers to them will be kept from the CPMS.
  */
-export function forward(from: Link, to: Link, frame: Buffer): void {
+export function forward(from: Link, to: Link, frame: Buffer, hooks: RouteHooks = {}): void {
   const now = Date.now();
   from.framesReceived++;
   from.lastFrameAt = now;
 
   const envelope = readEnvelope(frame);
+  if (envelope.kind === 'call' && from.side === 'station' && hooks.answer) {
+    const reply = hooks.answer(envelope, frame);
+    if (reply !== undefined) {
+      from.ws.send(reply);
+      from.framesSent++;
+      hooks.observe?.(from.side, envelope, frame);
+      hooks.observe?.('cpms', readEnvelope(Buffer.from(reply)), Buffer.from(reply));
+      return;
+    }
+  }
   if (envelope.kind === 'call') {
     from.calls.start(envelope.id, envelope.action, now);
   } else if (envelope.kind === 'result' || envelope.kind === 'error') {
     to.calls.finish(envelope.id);
   }
 
-  if (to.ws.readyState !== to.ws.OPEN) return; // the partner is closing; this session is ending
-  to.ws.send(frame, { binary: false });
-  to.framesSent++;
+  if (to.ws.readyState === to.ws.OPEN) {
+    to.ws.send(frame, { binary: false });
+    to.framesSent++;
+  } // else the partner is closing: this session is ending
+  hooks.observe?.(from.side, envelope, frame);
 }

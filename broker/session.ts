@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import { CallsInFlight } from './calls.ts';
 import { CloseCode, closeCodeOfError, partnerCloseCode } from './close-codes.ts';
-import { forward } from './route.ts';
+import { forward, type RouteHooks } from './route.ts';
 import type { StationInfo } from './types.ts';
 
 export type Side = 'station' | 'cpms';
@@ -50,6 +50,7 @@ export interface SessionOptions {
   cpms: WebSocket;
   pingIntervalMs: number;
   log: Logger;
+  hooks?: RouteHooks;
 }
 
 /** A link that misses this many pongs in a row is dropped. */
@@ -108,7 +109,7 @@ export function createSession(options: SessionOptions): Session {
         return;
       }
       self.missedPongs = 0;
-      forward(self, partner, data);
+      forward(self, partner, data, options.hooks);
     });
     self.ws.on('pong', () => (self.missedPongs = 0));
     self.ws.on('error', (error) => {

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 /** Milliseconds since the epoch, as `timestamp_ms` columns store them. */
 const now = sql`(cast(unixepoch('subsec') * 1000 as integer))`;
@@ -27,6 +27,10 @@ export const tenants = sqliteTable('tenants', {
   cpmsProfile: integer('cpms_profile').notNull().default(0),
   /** Profiles 1 and 2 toward the CPMS: pass the station's own Authorization header on, or send the stored CPMS password. */
   cpmsAuth: text('cpms_auth', { enum: ['passthrough', 'stored'] }).notNull().default('passthrough'),
+  /** The OCPP version of the tenant's stations: badges may be 20 characters long under 1.6, 36 under 2.0.1 and 2.1. */
+  ocppVersion: text('ocpp_version', { enum: ['1.6', '2.0.1'] }).notNull().default('1.6'),
+  /** `cpms`: the CPMS decides and the broker only observes; `broker`: the broker answers Authorize from the driver list. */
+  authorizationMode: text('authorization_mode', { enum: ['cpms', 'broker'] }).notNull().default('cpms'),
   createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull().default(now),
   updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull().default(now),
 });
@@ -135,3 +139,164 @@ export const auditLog = sqliteTable(
 
 export type User = typeof users.$inferSelect;
 export type Role = User['role'];
+
+/** The people behind the badges, per tenant (imported from the operator's CSV: `email,badge_ids`). */
+export const drivers = sqliteTable(
+  'drivers',
+  {
+    id: integer().primaryKey({ autoIncrement: true }),
+    tenantId: integer('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    /** Lower case. */
+    email: text().notNull(),
+    blocked: integer({ mode: 'boolean' }).notNull().default(false),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull().default(now),
+    updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull().default(now),
+  },
+  (table) => [uniqueIndex('drivers_tenant_email').on(table.tenantId, table.email)],
+);
+
+/** RFID badges (OCPP idTag / idToken). A badge belongs to one driver of a tenant; matching ignores case and spaces. */
+export const badges = sqliteTable(
+  'badges',
+  {
+    id: integer().primaryKey({ autoIncrement: true }),
+    tenantId: integer('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    driverId: integer('driver_id')
+      .notNull()
+      .references(() => drivers.id, { onDelete: 'cascade' }),
+    /** As the operator wrote it, trimmed. */
+    badgeId: text('badge_id').notNull(),
+    /** What matching uses: trimmed, lower case (2.0.1 idTokens are case-insensitive). */
+    matchKey: text('match_key').notNull(),
+  },
+  (table) => [uniqueIndex('badges_tenant_key').on(table.tenantId, table.matchKey), index('badges_driver').on(table.driverId)],
+);
+
+/** What the broker last heard of each station: BootNotification facts. */
+export const stationFacts = sqliteTable(
+  'station_facts',
+  {
+    tenantId: integer('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    identity: text().notNull(),
+    vendor: text(),
+    model: text(),
+    serialNumber: text('serial_number'),
+    firmwareVersion: text('firmware_version'),
+    bootedAt: integer('booted_at', { mode: 'timestamp_ms' }),
+  },
+  (table) => [primaryKey({ columns: [table.tenantId, table.identity] })],
+);
+
+/** The last StatusNotification of each connector (1.6: connectorId, evseId 0; 2.0.1: evseId and connectorId). */
+export const connectorStatus = sqliteTable(
+  'connector_status',
+  {
+    tenantId: integer('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    identity: text().notNull(),
+    evseId: integer('evse_id').notNull(),
+    connectorId: integer('connector_id').notNull(),
+    status: text().notNull(),
+    errorCode: text('error_code'),
+    at: integer({ mode: 'timestamp_ms' }).notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.tenantId, table.identity, table.evseId, table.connectorId] })],
+);
+
+/**
+ * Charging sessions of both OCPP versions. 1.6: the transaction id the CPMS returns for StartTransaction;
+ * 2.0.1: the one the station makes. Energies in Wh.
+ */
+export const transactions = sqliteTable(
+  'transactions',
+  {
+    id: integer().primaryKey({ autoIncrement: true }),
+    tenantId: integer('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    identity: text().notNull(),
+    ocppVersion: text('ocpp_version', { enum: ['1.6', '2.0.1'] }).notNull(),
+    transactionId: text('transaction_id').notNull(),
+    evseId: integer('evse_id'),
+    connectorId: integer('connector_id'),
+    badgeId: text('badge_id'),
+    /** Null for a badge no driver has (an unknown badge) or no badge at all. */
+    driverId: integer('driver_id').references(() => drivers.id, { onDelete: 'set null' }),
+    startedAt: integer('started_at', { mode: 'timestamp_ms' }),
+    stoppedAt: integer('stopped_at', { mode: 'timestamp_ms' }),
+    meterStartWh: real('meter_start_wh'),
+    meterStopWh: real('meter_stop_wh'),
+    energyWh: real('energy_wh'),
+    stopReason: text('stop_reason'),
+    state: text({ enum: ['active', 'completed'] }).notNull().default('active'),
+    updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull().default(now),
+  },
+  (table) => [
+    uniqueIndex('transactions_station_tx').on(table.tenantId, table.identity, table.transactionId),
+    index('transactions_started').on(table.tenantId, table.startedAt),
+    index('transactions_driver').on(table.driverId),
+  ],
+);
+
+/** Measurements from MeterValues, StopTransaction.transactionData and TransactionEvent, in Wh, W, A, V (and as sent otherwise). */
+export const meterSamples = sqliteTable(
+  'meter_samples',
+  {
+    id: integer().primaryKey({ autoIncrement: true }),
+    tenantId: integer('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    identity: text().notNull(),
+    evseId: integer('evse_id'),
+    connectorId: integer('connector_id'),
+    transactionRef: integer('transaction_ref').references(() => transactions.id, { onDelete: 'set null' }),
+    at: integer({ mode: 'timestamp_ms' }).notNull(),
+    measurand: text().notNull(),
+    phase: text(),
+    location: text(),
+    context: text(),
+    unit: text(),
+    value: real().notNull(),
+  },
+  (table) => [
+    index('meter_samples_station_at').on(table.tenantId, table.identity, table.at),
+    index('meter_samples_tx').on(table.transactionRef),
+    // A replayed message (a duplicated StopTransaction, an Ended event sent again) must not count its samples twice.
+    uniqueIndex('meter_samples_once').on(
+      table.tenantId,
+      table.identity,
+      sql`coalesce(${table.evseId}, -1)`,
+      sql`coalesce(${table.connectorId}, -1)`,
+      table.at,
+      table.measurand,
+      sql`coalesce(${table.phase}, '')`,
+      sql`coalesce(${table.location}, '')`,
+    ),
+  ],
+);
+
+/** Every badge presented (Authorize, a transaction start), with the driver it matched, if any. */
+export const identifications = sqliteTable(
+  'identifications',
+  {
+    id: integer().primaryKey({ autoIncrement: true }),
+    tenantId: integer('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    identity: text().notNull(),
+    at: integer({ mode: 'timestamp_ms' }).notNull(),
+    action: text().notNull(),
+    badgeId: text('badge_id').notNull(),
+    driverId: integer('driver_id').references(() => drivers.id, { onDelete: 'set null' }),
+    /** What the broker answered, in broker authorization mode. */
+    answer: text(),
+  },
+  (table) => [index('identifications_tenant_at').on(table.tenantId, table.at)],
+);

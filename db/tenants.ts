@@ -16,6 +16,8 @@ const publicColumns = {
   organization: tenants.organization,
   cpmsProfile: tenants.cpmsProfile,
   cpmsAuth: tenants.cpmsAuth,
+  ocppVersion: tenants.ocppVersion,
+  authorizationMode: tenants.authorizationMode,
   createdAt: tenants.createdAt,
   updatedAt: tenants.updatedAt,
 };

@@ -67,6 +67,8 @@ const tenantFields = createInsertSchema(tenants, {
   organization: true,
   cpmsProfile: true,
   cpmsAuth: true,
+  ocppVersion: true,
+  authorizationMode: true,
 });
 
 export type TenantSecurity = Pick<z.infer<typeof tenantFields>, 'cpmsUrl' | 'stationProfile' | 'cpmsProfile' | 'cpmsAuth'>;

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import pkg from '../package.json' with { type: 'json' };
 import { createBroker, type Broker } from '../broker/index.ts';
 import { pruneSessions } from '../db/accounts.ts';
+import { pruneSamples } from '../db/transactions.ts';
 import { openDatabase } from '../db/index.ts';
 import { SESSION_IDLE_MS, SESSION_MAX_AGE_MS } from './auth/actor.ts';
 import { createFirstAdmin } from './auth/first-admin.ts';
@@ -15,6 +16,8 @@ import type { Config } from './config.ts';
 import { createDirectory } from './directory.ts';
 import { createRequestHandler, createUpgradeHandler } from './http.ts';
 import { createLogger } from './logger.ts';
+import { createObservers } from './observers/index.ts';
+import { createWriter } from './observers/writer.ts';
 import { paths } from './paths.ts';
 import { ensureServerCertificate, serverCredentials, TLS_SETTINGS } from './tls/server-certificate.ts';
 import type { Services } from './trpc.ts';
@@ -33,6 +36,7 @@ export interface RunningServer {
 
 /** Links still open this long into a shutdown are ended without a close handshake. */
 const CLOSE_LINKS_TIMEOUT_MS = 3_000;
+const DAY_MS = 24 * 60 * 60_000;
 /** Failed station authentications from one address before it is refused (429) for the rest of 15 minutes. */
 const STATION_AUTH_FAILURES_LIMIT = 10;
 
@@ -53,8 +57,17 @@ export async function startServer(config: Config, options: { logger?: Logger } =
   pruneExpiredSessions();
   const pruning = setInterval(pruneExpiredSessions, 60 * 60_000).unref();
 
+  const writer = createWriter(store.db, log);
+  const pruneOldSamples = () => {
+    const pruned = pruneSamples(store.db, new Date(Date.now() - config.sampleRetentionDays * DAY_MS));
+    if (pruned) log.info({ event: 'samples.pruned', pruned, retentionDays: config.sampleRetentionDays }, 'old meter samples deleted');
+  };
+  pruneOldSamples();
+  const retention = setInterval(pruneOldSamples, 6 * 60 * 60_000).unref();
+
   const broker = createBroker({
     directory: createDirectory(store.db, sealer, log),
+    hooksFor: createObservers(store.db, writer, log),
     authThrottle: new LoginThrottle({ limit: STATION_AUTH_FAILURES_LIMIT }),
     pingIntervalMs: config.pingIntervalMs,
     upstreamConnectTimeoutMs: config.upstreamConnectTimeoutMs,
@@ -100,11 +113,13 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     close: () =>
       (closing ??= (async () => {
         clearInterval(pruning);
+        clearInterval(retention);
         const stopped = [httpServer, httpsServer].map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
         for (const server of [httpServer, httpsServer]) server.closeIdleConnections();
         await broker.close(CLOSE_LINKS_TIMEOUT_MS);
         for (const server of [httpServer, httpsServer]) server.closeAllConnections();
         await Promise.all(stopped);
+        writer.close(); // what the last frames said is written before the database closes
         store.close();
         log.info({ event: 'stopped' }, 'broker stopped');
       })()),

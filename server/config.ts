@@ -27,6 +27,11 @@ export const options = {
     env: 'MAX_PAYLOAD_BYTES',
     help: 'Largest WebSocket message accepted on either link (larger: close 1009)',
   },
+  sampleRetentionDays: {
+    flag: 'sample-retention-days',
+    env: 'SAMPLE_RETENTION_DAYS',
+    help: 'Meter value samples older than this many days are deleted',
+  },
   // No flags for these: command lines are visible to every user of the machine.
   adminUser: { flag: undefined, env: 'BROKER_ADMIN_USER', help: 'Creates this admin at start-up when no admin exists yet' },
   adminPassword: { flag: undefined, env: 'BROKER_ADMIN_PASSWORD', help: 'Password of BROKER_ADMIN_USER (at least 12 characters)' },
@@ -43,6 +48,7 @@ export const configSchema = z.object({
   pingIntervalMs: int(10, 3_600_000).default(30_000),
   upstreamConnectTimeoutMs: int(10, 600_000).default(10_000),
   maxPayloadBytes: int(1024, 100 * 1024 * 1024).default(16 * 1024 * 1024),
+  sampleRetentionDays: int(1, 36_500).default(400),
   adminUser: usernameSchema.optional(),
   adminPassword: passwordSchema.optional(),
 });

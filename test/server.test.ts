@@ -112,6 +112,7 @@ describe('configuration', () => {
       pingIntervalMs: 30_000,
       upstreamConnectTimeoutMs: 10_000,
       maxPayloadBytes: 16 * 1024 * 1024,
+      sampleRetentionDays: 400,
     });
   });
 

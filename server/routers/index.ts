@@ -6,6 +6,7 @@ import { registryRouter } from './registry.ts';
 import { stationsRouter } from './stations.ts';
 import { tenantsRouter } from './tenants.ts';
 import { tokensRouter } from './tokens.ts';
+import { transactionsRouter } from './transactions.ts';
 import { usersRouter } from './users.ts';
 
 export const appRouter = router({
@@ -14,6 +15,7 @@ export const appRouter = router({
   stations: stationsRouter,
   registry: registryRouter,
   certificates: certificatesRouter,
+  transactions: transactionsRouter,
   users: usersRouter,
   tokens: tokensRouter,
   audit: auditRouter,

@@ -13,14 +13,16 @@ export interface TestCpms {
   url: string;
   /** Every station connection the CPMS accepted, in order. */
   clients: RpcServerClient[];
+  /** The transaction calls (Authorize, Start/StopTransaction, TransactionEvent) it answered. 1.6 transaction ids count from 4711. */
+  calls: { identity: string; action: string; params: unknown }[];
   /** Resolves with the next station connection the CPMS accepts. */
   nextClient(): Promise<RpcServerClient>;
   close(): Promise<void>;
 }
 
 /**
- * A CPMS played by ocpp-rpc, an independent OCPP-J implementation. It answers BootNotification,
- * Heartbeat and MeterValues as a CPMS would, validating payloads against the official schemas.
+ * A CPMS played by ocpp-rpc, an independent OCPP-J implementation. It answers the station calls the broker
+ * cares about as a CPMS would, validating payloads against the official schemas (strict mode).
  */
 export async function startCpms(
   options: { protocols?: string[]; port?: number; strictMode?: boolean } = {},
@@ -28,6 +30,8 @@ export async function startCpms(
   const protocols = options.protocols ?? ['ocpp1.6', 'ocpp2.0.1'];
   const rpc = new RPCServer({ protocols, strictMode: options.strictMode ?? true });
   const clients: RpcServerClient[] = [];
+  const calls: { identity: string; action: string; params: unknown }[] = [];
+  let nextTransactionId = 4711;
   const waiting: ((client: RpcServerClient) => void)[] = [];
   rpc.on('client', (client: RpcServerClient) => {
     client.handle('BootNotification', async () => ({
@@ -37,6 +41,23 @@ export async function startCpms(
     }));
     client.handle('Heartbeat', async () => ({ currentTime: new Date().toISOString() }));
     client.handle('MeterValues', async () => ({}));
+    client.handle('StatusNotification', async () => ({}));
+    client.handle('Authorize', async ({ params }) => {
+      calls.push({ identity: client.identity ?? '', action: 'Authorize', params });
+      return client.protocol === 'ocpp1.6' ? { idTagInfo: { status: 'Accepted' } } : { idTokenInfo: { status: 'Accepted' } };
+    });
+    client.handle('StartTransaction', async ({ params }) => {
+      calls.push({ identity: client.identity ?? '', action: 'StartTransaction', params });
+      return { transactionId: nextTransactionId++, idTagInfo: { status: 'Accepted' } };
+    });
+    client.handle('StopTransaction', async ({ params }) => {
+      calls.push({ identity: client.identity ?? '', action: 'StopTransaction', params });
+      return { idTagInfo: { status: 'Accepted' } };
+    });
+    client.handle('TransactionEvent', async ({ params }) => {
+      calls.push({ identity: client.identity ?? '', action: 'TransactionEvent', params });
+      return {};
+    });
     clients.push(client);
     waiting.shift()?.(client);
   });
@@ -47,6 +68,7 @@ export async function startCpms(
     port,
     url: `ws://127.0.0.1:${port}/ocpp`,
     clients,
+    calls,
     nextClient: () => new Promise((resolve) => waiting.push(resolve)),
     close: () => rpc.close({ force: true }) as Promise<void>,
   };

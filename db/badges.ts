@@ -1,0 +1,18 @@
+import { and, eq } from 'drizzle-orm';
+import type { Db } from './index.ts';
+import { badges, drivers } from './schema.ts';
+
+/** What badge matching compares: surrounding spaces and case do not count (OCPP 2.0.1 idTokens are case-insensitive). */
+export function badgeMatchKey(badge: string): string {
+  return badge.trim().toLowerCase();
+}
+
+/** The driver a badge belongs to in a tenant, if any. */
+export function findDriverByBadge(db: Db, tenantId: number, badge: string): { id: number; email: string; blocked: boolean } | undefined {
+  return db
+    .select({ id: drivers.id, email: drivers.email, blocked: drivers.blocked })
+    .from(badges)
+    .innerJoin(drivers, eq(drivers.id, badges.driverId))
+    .where(and(eq(badges.tenantId, tenantId), eq(badges.matchKey, badgeMatchKey(badge))))
+    .get();
+}
