@@ -16,15 +16,19 @@ export interface Store {
   close(): void;
 }
 
-/** Opens (creating when needed) the SQLite file, and applies every pending migration. */
-export function openDatabase(file: string, migrationsFolder: string): Store {
+/**
+ * Opens (creating when needed) the SQLite file, and applies every pending migration. Without `migrationsFolder`, a
+ * second connection to a database already migrated (the observation writer's, in its worker thread).
+ */
+export function openDatabase(file: string, migrationsFolder?: string): Store {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const sqlite = new Database(file);
   sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL'); // WAL: durable at checkpoints, no fsync per commit
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const db = drizzle({ client: sqlite, schema });
-  migrate(db, { migrationsFolder });
+  if (migrationsFolder) migrate(db, { migrationsFolder });
   return {
     db,
     ping() {

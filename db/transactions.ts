@@ -44,6 +44,36 @@ export type Observation = Where &
       }
   );
 
+export interface Failure {
+  kind: Observation['kind'];
+  tenantId: number;
+  identity: string;
+  error: string;
+}
+
+/**
+ * Applies a batch in one transaction; when that fails, one observation at a time, so that one bad observation
+ * (e.g. of a tenant removed meanwhile) loses only itself. Returns those that could not be written.
+ */
+export function applyObservations(db: Db, batch: Observation[]): Failure[] {
+  try {
+    db.transaction(() => {
+      for (const observation of batch) applyObservation(db, observation);
+    });
+    return [];
+  } catch {
+    const failures: Failure[] = [];
+    for (const observation of batch) {
+      try {
+        db.transaction(() => applyObservation(db, observation));
+      } catch (error) {
+        failures.push({ kind: observation.kind, tenantId: observation.tenantId, identity: observation.identity, error: String(error) });
+      }
+    }
+    return failures;
+  }
+}
+
 /** OCPP 1.6 stations send -1 for a transaction the CPMS never numbered: it ties to nothing. */
 const NO_TRANSACTION = '-1';
 

@@ -57,7 +57,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
   pruneExpiredSessions();
   const pruning = setInterval(pruneExpiredSessions, 60 * 60_000).unref();
 
-  const writer = createWriter(store.db, log);
+  const writer = createWriter(path.join(config.dataDir, 'broker.db'), log);
   const pruneOldSamples = () => {
     const pruned = pruneSamples(store.db, new Date(Date.now() - config.sampleRetentionDays * DAY_MS));
     if (pruned) log.info({ event: 'samples.pruned', pruned, retentionDays: config.sampleRetentionDays }, 'old meter samples deleted');
@@ -119,7 +119,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
         await broker.close(CLOSE_LINKS_TIMEOUT_MS);
         for (const server of [httpServer, httpsServer]) server.closeAllConnections();
         await Promise.all(stopped);
-        writer.close(); // what the last frames said is written before the database closes
+        await writer.close(); // what the last frames said is written before the database closes
         store.close();
         log.info({ event: 'stopped' }, 'broker stopped');
       })()),

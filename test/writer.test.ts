@@ -12,13 +12,15 @@ import { createWriter } from '../server/observers/writer.ts';
 
 let dir: string;
 let store: Store;
+let file: string;
 let tenantId: number;
 const logs: Record<string, unknown>[] = [];
 const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocpp-broker-writer-'));
-  store = openDatabase(path.join(dir, 'broker.db'), paths.migrations);
+  file = path.join(dir, 'broker.db');
+  store = openDatabase(file, paths.migrations);
   tenantId = store.db.insert(tenants).values({ name: 'A', slug: 'a', cpmsUrl: 'ws://cpms' }).returning().get().id;
 });
 afterEach(() => {
@@ -29,35 +31,37 @@ afterEach(() => {
 const sample = (at: Date, value: number) => ({ at, measurand: 'Energy.Active.Import.Register', phase: null, location: null, context: null, unit: 'Wh', value });
 
 describe('the observation writer', () => {
-  it('writes nothing from the forwarding path, and everything waiting when it closes', () => {
-    const writer = createWriter(store.db, log, { intervalMs: 60_000 });
+  it('writes nothing from the forwarding path, and everything waiting when it closes', async () => {
+    const writer = createWriter(file, log, { intervalMs: 60_000 });
     writer.push({ kind: 'meter', tenantId, identity: 'CP', evseId: null, connectorId: 1, transactionId: '7', samples: [sample(new Date(), 10)] });
     expect(writer.pending()).toBe(1);
     expect(store.db.select().from(meterSamples).all()).toHaveLength(0);
-    writer.close();
+    await writer.close();
     expect(writer.pending()).toBe(0);
     expect(store.db.select().from(meterSamples).all()).toHaveLength(1);
   });
 
-  it('loses only the observation that cannot be written, not its batch', () => {
-    const writer = createWriter(store.db, log, { intervalMs: 60_000 });
+  it('loses only the observation that cannot be written, not its batch', async () => {
+    const writer = createWriter(file, log, { intervalMs: 60_000 });
     writer.push({ kind: 'started16', tenantId, identity: 'CP', at: new Date(), transactionId: '1', connectorId: 1, badgeId: 'B', meterStartWh: 0 });
     writer.push({ kind: 'started16', tenantId: 999, identity: 'CP', at: new Date(), transactionId: '2', connectorId: 1, badgeId: 'B', meterStartWh: 0 });
     writer.push({ kind: 'meter', tenantId, identity: 'CP', evseId: null, connectorId: 1, transactionId: '1', samples: [sample(new Date(), 5)] });
-    writer.close();
+    await writer.close();
     const [tx] = store.db.select().from(transactions).all();
     expect(tx).toMatchObject({ transactionId: '1', state: 'active' });
     expect(samplesOf(store.db, tx!.id)).toHaveLength(1);
-    expect(logs.filter((l) => l.msg === 'observation not written')).toEqual([expect.objectContaining({ kind: 'started16', tenantId: 999 })]);
+    expect(logs.filter((l) => l.msg === 'observation not written')).toEqual([
+      expect.objectContaining({ kind: 'started16', tenantId: 999, error: expect.stringMatching(/FOREIGN KEY/) }),
+    ]);
   });
 });
 
 describe('retention', () => {
-  it('deletes samples older than the limit and keeps the rest', () => {
+  it('deletes samples older than the limit and keeps the rest', async () => {
     const day = 24 * 60 * 60_000;
-    const writer = createWriter(store.db, log);
+    const writer = createWriter(file, log);
     writer.push({ kind: 'meter', tenantId, identity: 'CP', evseId: null, connectorId: 1, transactionId: null, samples: [sample(new Date(Date.now() - 401 * day), 1), sample(new Date(Date.now() - 399 * day), 2)] });
-    writer.close();
+    await writer.close();
     expect(pruneSamples(store.db, new Date(Date.now() - 400 * day))).toBe(1);
     expect(store.db.select({ value: meterSamples.value }).from(meterSamples).all()).toEqual([{ value: 2 }]);
   });
