@@ -1,10 +1,13 @@
 import 'reflect-metadata';
 import { once } from 'node:events';
+import fs from 'node:fs/promises';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestBroker, type TestBroker } from './support/broker.ts';
 import { startCpms, station, type TestCpms } from './support/ocpp.ts';
-import { createCa, type Ca, type Issued } from './support/pki.ts';
+import { createCa, opensslCa, type Ca, type Issued } from './support/pki.ts';
 
 /** What a station's connection attempt ends with: 101 when it is accepted (then closed), the HTTP status, or a TLS error. */
 async function attempt(cp: ReturnType<typeof station>): Promise<number | string> {
@@ -241,6 +244,29 @@ describe('failed station authentications', () => {
     } finally {
       await w.broker.close();
       await w.cpms.close();
+    }
+  });
+});
+
+describe('certificates made with openssl, the way an operator makes them', () => {
+  it('serve the TLS listener and authenticate a profile 3 station', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocpp-broker-openssl-'));
+    const broker = await startTestBroker();
+    const cpms = await startCpms();
+    try {
+      const { ca, server, client } = await opensslCa(dir);
+      await broker.api.certificates.uploadServer.mutate({ certificatePem: server.certPem, keyPem: server.keyPem });
+      const tenant = await broker.api.tenants.create.mutate({ name: 'Acme', slug: 'acme', cpmsUrl: cpms.url, stationProfile: 3, organization: 'Acme' });
+      await broker.api.certificates.uploadCa.mutate({ tenantId: tenant.id, kind: 'station-ca', certificatePem: ca.certPem });
+      await broker.api.registry.create.mutate({ tenantId: tenant.id, identity: 'CP-OPENSSL' });
+      const wss = `wss://localhost:${broker.server.tlsPort}/ocpp/acme`;
+      const tls = { ca: ca.certPem, cert: client.certPem, key: client.keyPem };
+      expect(await attempt(station(wss, 'CP-OPENSSL', ['ocpp1.6'], { wsOpts: tls }))).toBe(101);
+      expect(await attempt(station(wss, 'CP-OTHER', ['ocpp1.6'], { wsOpts: tls }))).toBe(404);
+    } finally {
+      await broker.close();
+      await cpms.close();
+      await fs.rm(dir, { recursive: true, force: true });
     }
   });
 });
