@@ -140,6 +140,22 @@ describe('subprotocol negotiation', () => {
     await only16.close();
   });
 
+  it('proxies OCPP 2.1 stations (ocpp2.1) as well', async () => {
+    // ocpp-rpc has no OCPP 2.1 schemas: both sides run without strict validation here.
+    const cpms21 = await startCpms({ protocols: ['ocpp2.1'], strictMode: false });
+    const tenant = await broker.api.tenants.create.mutate({ name: 'New', slug: 'v21', cpmsUrl: cpms21.url, allowUnknownStations: true });
+    const cp = station(broker.endpoint(tenant.slug), 'CS-21', ['ocpp2.1'], { strictMode: false });
+    cp.handle('GetBaseReport', async () => ({ status: 'Accepted' }));
+    const accepted = cpms21.nextClient();
+    await cp.connect();
+    const client = await accepted;
+    expect([cp.protocol, client.protocol]).toEqual(['ocpp2.1', 'ocpp2.1']);
+    await expect(cp.call('Heartbeat', {})).resolves.toHaveProperty('currentTime');
+    await expect(client.call('GetBaseReport', { requestId: 1, reportBase: 'FullInventory' })).resolves.toEqual({ status: 'Accepted' });
+    await cp.close();
+    await cpms21.close();
+  });
+
   it('proxies a station that offers no subprotocol as such', async () => {
     const lenient = await startCpms({ protocols: [], strictMode: false });
     const tenant = await broker.api.tenants.create.mutate({ name: 'Lenient', slug: 'lenient', cpmsUrl: lenient.url, allowUnknownStations: true });
