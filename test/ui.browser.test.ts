@@ -188,13 +188,13 @@ describe('the admin UI', () => {
     expect(await field('Slug').getAttribute('readonly')).not.toBeNull();
 
     await field('CPMS URL').fill('http://cpms.example.com');
-    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
     await expect.poll(() => errorUnder('CPMS URL')).toBe('Must start with ws:// or wss://');
 
     await field('Name').fill('After');
     await field('CPMS URL').fill(`${cpms.url}/`);
     await page.getByLabel('Enabled').uncheck();
-    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
     await page.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
     expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('After');
     expect(await errorUnder('CPMS URL')).toBeNull();

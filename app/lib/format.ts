@@ -62,12 +62,34 @@ export function slugify(name: string): string {
     .replace(/-+$/, '');
 }
 
+/** The ports the broker listens on: plain HTTP and ws://, and HTTPS and wss:// (`auth.me` says). */
+export interface Ports {
+  port: number;
+  tlsPort: number;
+}
+
 /**
- * The address stations are configured with: this broker's host and port, the same ones the browser used.
- * Stations append `/<identity>`. Over HTTPS the broker also terminates TLS, so stations use wss://.
+ * The addresses stations are configured with: this broker's host as the browser reached it, on the port of the
+ * listener the tenant's station profile needs: ws:// for profiles 0 and 1, wss:// for 2 and 3, and both for
+ * profile 1 when it is accepted over TLS too. The port the page came in on is used for its own scheme (it may be
+ * forwarded); the other one is the port the broker listens on. Stations append `/<identity>`.
  */
-export function stationUrl(location: Location, slug: string): string {
-  const secure = location.protocol === 'https:';
-  const port = location.port || (secure ? '443' : '80');
-  return `${secure ? 'wss' : 'ws'}://${location.hostname}:${port}/ocpp/${slug}`;
+export function stationUrls(
+  location: Location,
+  ports: Ports,
+  tenant: { slug: string; stationProfile: number; profile1OverTls: boolean },
+): { url: string; tls: boolean }[] {
+  const pagePort = location.port || (location.protocol === 'https:' ? '443' : '80');
+  const plain = location.protocol === 'http:' ? pagePort : String(ports.port);
+  const secure = location.protocol === 'https:' ? pagePort : String(ports.tlsPort);
+  const ws = { url: `ws://${location.hostname}:${plain}/ocpp/${tenant.slug}`, tls: false };
+  const wss = { url: `wss://${location.hostname}:${secure}/ocpp/${tenant.slug}`, tls: true };
+  if (tenant.stationProfile >= 2) return [wss];
+  if (tenant.stationProfile === 1 && tenant.profile1OverTls) return [ws, wss];
+  return [ws];
+}
+
+/** How many whole days from `now` until `iso`; negative once it is past. */
+export function daysUntil(iso: string, now = new Date()): number {
+  return Math.floor((new Date(iso).getTime() - now.getTime()) / 86_400_000);
 }
