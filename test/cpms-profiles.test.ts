@@ -129,6 +129,11 @@ describe('CPMS profile 3: the broker\'s client certificate', () => {
     const { id, csrPem } = await broker.api.certificates.createCsr.mutate({ tenantId: t.id, stationId: t.stationId, keyType: 'ecdsa' });
     expect(csrPem).toMatch(/^-----BEGIN CERTIFICATE REQUEST-----/);
     expect(await broker.api.certificates.csr.query({ id })).toBe(csrPem);
+    expect((await broker.api.certificates.list.query()).find((c) => c.id === id)).toMatchObject({
+      csrPending: true,
+      certificate: null,
+      request: { subject: 'CN=RDAM 123, O=Acme', keyType: 'ecdsa' },
+    });
 
     const foreignKey = await operatorCa.issue({ subject: 'CN=RDAM 123, O=Acme', usage: 'client' });
     await expect(broker.api.certificates.importSigned.mutate({ id, certificatePem: foreignKey.certPem })).rejects.toMatchObject({

@@ -14,7 +14,7 @@ import type { Certificate } from '../../db/schema.ts';
 import { getStation } from '../../db/stations.ts';
 import { getTenant } from '../../db/tenants.ts';
 import { sealContext } from '../directory.ts';
-import { CertificateError, checkChain, createCsr, distinguishedName, facts, keyTypeOf } from '../tls/x509.ts';
+import { CertificateError, checkChain, createCsr, distinguishedName, facts, keyTypeOf, requestFacts } from '../tls/x509.ts';
 import { adminProcedure, audit, router, viewerProcedure, type Context } from '../trpc.ts';
 
 /** Certificates that expire within this long stand out on the certificates page. */
@@ -36,6 +36,8 @@ function view(db: Db, row: Certificate) {
     generated: row.generated,
     hasKey: row.keySealed !== null,
     csrPending: row.csrPem !== null && row.certificatePem === null,
+    /** What a pending request asks for (subject, key type). */
+    request: row.csrPem !== null && row.certificatePem === null ? requestFacts(row.csrPem) : null,
     certificate: leaf,
     chainLength: row.certificatePem?.match(/BEGIN CERTIFICATE/g)?.length ?? 0,
     expiresSoon: leaf !== null && leaf.notAfter.getTime() - Date.now() < EXPIRY_WARNING_MS,

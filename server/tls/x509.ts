@@ -97,6 +97,13 @@ export function distinguishedName(parts: { commonName: string; organization?: st
   return [`CN=${escape(parts.commonName)}`, ...(parts.organization ? [`O=${escape(parts.organization)}`] : [])].join(', ');
 }
 
+/** What a pending certificate request asks for. */
+export function requestFacts(csrPem: string): { subject: string; keyType: KeyType | 'other' } {
+  const csr = new x509.Pkcs10CertificateRequest(csrPem);
+  const algorithm = csr.publicKey.algorithm.name;
+  return { subject: csr.subject, keyType: algorithm === 'ECDSA' ? 'ecdsa' : algorithm.startsWith('RSA') ? 'rsa' : 'other' };
+}
+
 /** A new key pair and a PKCS#10 request for the operator's CA to sign. */
 export async function createCsr(type: KeyType, subject: string): Promise<{ keyPem: string; csrPem: string }> {
   const keys = await generateKeys(type);
