@@ -1,6 +1,7 @@
 import { createCallerFactory, router } from '../trpc.ts';
 import { auditRouter } from './audit.ts';
 import { certificatesRouter } from './certificates.ts';
+import { driversRouter } from './drivers.ts';
 import { authRouter } from './auth.ts';
 import { registryRouter } from './registry.ts';
 import { stationsRouter } from './stations.ts';
@@ -15,6 +16,7 @@ export const appRouter = router({
   stations: stationsRouter,
   registry: registryRouter,
   certificates: certificatesRouter,
+  drivers: driversRouter,
   transactions: transactionsRouter,
   users: usersRouter,
   tokens: tokensRouter,
