@@ -13,6 +13,7 @@ import { readUpgradeRequest, refuse, type UpgradeRequest } from './upgrade.ts';
 import { connectUpstream } from './upstream.ts';
 
 export { OCPP_PATH_PREFIX } from './upgrade.ts';
+export { Refusal } from './refusals.ts';
 export type { Directory, StationCredentials, TenantSecurity, Throttle } from './directory.ts';
 export type { Envelope } from './frame.ts';
 export type { RouteHooks } from './route.ts';
@@ -29,6 +30,8 @@ export interface BrokerOptions {
   upstreamConnectTimeoutMs: number;
   maxPayloadBytes: number;
   log: Logger;
+  /** Every refused station, once (for metrics). */
+  onRefused?(refusal: Refusal, tenant: string | undefined): void;
   /** Hooks for each new session's traffic (answering calls, observing frames): server/observers. */
   hooksFor?(session: { tenantId: number; tenantSlug: string; identity: string; subprotocol: string | null }): RouteHooks;
 }
@@ -104,6 +107,7 @@ export function createBroker(options: BrokerOptions): Broker {
       if (abort.signal.aborted && !closing) return; // the station went away: nobody to answer
       const refusal = closing ? new Refusal('SHUTTING_DOWN') : error;
       log.warn({ event: 'connection.refused', ...context, status: refusal.status, reason: refusal.message }, 'station refused');
+      options.onRefused?.(refusal, context.tenant as string | undefined);
       refuse(socket, refusal);
     } finally {
       pending.delete(abort);

@@ -13,6 +13,8 @@ export interface RouteHooks {
   answer?(call: Extract<Envelope, { kind: 'call' }>, frame: Buffer): string | undefined;
   /** Every frame that came from `from`, after it was forwarded (or answered). Must not throw or block. */
   observe?(from: Side, envelope: Envelope, frame: Buffer): void;
+  /** A call that `caller` sent was answered through the broker, `ms` after it went through. */
+  answered?(caller: Side, action: string, ms: number): void;
 }
 
 /**
@@ -42,7 +44,8 @@ export function forward(from: Link, to: Link, frame: Buffer, hooks: RouteHooks =
   if (envelope.kind === 'call') {
     from.calls.start(envelope.id, envelope.action, now);
   } else if (envelope.kind === 'result' || envelope.kind === 'error') {
-    to.calls.finish(envelope.id);
+    const call = to.calls.finish(envelope.id);
+    if (call) hooks.answered?.(to.side, call.action, now - call.startedAt);
   }
 
   if (to.ws.readyState === to.ws.OPEN) {

@@ -298,5 +298,9 @@ export const identifications = sqliteTable(
     /** What the broker answered, in broker authorization mode. */
     answer: text(),
   },
-  (table) => [index('identifications_tenant_at').on(table.tenantId, table.at)],
+  (table) => [
+    index('identifications_tenant_at').on(table.tenantId, table.at),
+    // Removing drivers (a replace import removes many) sets this to null: without an index, a scan per driver.
+    index('identifications_driver').on(table.driverId),
+  ],
 );

@@ -57,15 +57,19 @@ export interface Failure {
  */
 export function applyObservations(db: Db, batch: Observation[]): Failure[] {
   try {
-    db.transaction(() => {
-      for (const observation of batch) applyObservation(db, observation);
-    });
+    // Immediate: take the write lock first, so that a concurrent writer (an import) makes this wait, not fail.
+    db.transaction(
+      () => {
+        for (const observation of batch) applyObservation(db, observation);
+      },
+      { behavior: 'immediate' },
+    );
     return [];
   } catch {
     const failures: Failure[] = [];
     for (const observation of batch) {
       try {
-        db.transaction(() => applyObservation(db, observation));
+        db.transaction(() => applyObservation(db, observation), { behavior: 'immediate' });
       } catch (error) {
         failures.push({ kind: observation.kind, tenantId: observation.tenantId, identity: observation.identity, error: String(error) });
       }

@@ -16,6 +16,7 @@ import type { Config } from './config.ts';
 import { createDirectory } from './directory.ts';
 import { createRequestHandler, createUpgradeHandler } from './http.ts';
 import { createLogger } from './logger.ts';
+import { combineHooks, createMetrics } from './metrics.ts';
 import { createObservers } from './observers/index.ts';
 import { createWriter } from './observers/writer.ts';
 import { paths } from './paths.ts';
@@ -65,9 +66,12 @@ export async function startServer(config: Config, options: { logger?: Logger } =
   pruneOldSamples();
   const retention = setInterval(pruneOldSamples, 6 * 60 * 60_000).unref();
 
-  const broker = createBroker({
+  const metrics = createMetrics({ broker: () => broker, writeQueue: () => writer.pending() });
+  const observers = createObservers(store.db, writer, log);
+  const broker: Broker = createBroker({
     directory: createDirectory(store.db, sealer, log),
-    hooksFor: createObservers(store.db, writer, log),
+    hooksFor: (session) => combineHooks(observers(session), metrics.hooks),
+    onRefused: metrics.refused,
     authThrottle: new LoginThrottle({ limit: STATION_AUTH_FAILURES_LIMIT }),
     pingIntervalMs: config.pingIntervalMs,
     upstreamConnectTimeoutMs: config.upstreamConnectTimeoutMs,
@@ -85,8 +89,15 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     throttle: new LoginThrottle(),
     reloadServerCertificate: () => httpsServer.setSecureContext({ ...TLS_SETTINGS, ...serverCredentials(store.db, sealer) }),
     listening: { port: 0, tlsPort: 0 },
+    metrics,
   };
-  const onRequest = createRequestHandler(services, { startedAt, databaseOk: store.ping });
+  let ready = false;
+  const onRequest = createRequestHandler(services, {
+    startedAt,
+    databaseOk: store.ping,
+    ready: () => ready,
+    metricsToken: config.metricsToken,
+  });
   const onUpgrade = createUpgradeHandler(services);
   for (const server of [httpServer, httpsServer]) {
     server.on('request', onRequest);
@@ -99,6 +110,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
   const port = await listen(httpServer, config.port, config.host);
   const tlsPort = await listen(httpsServer, config.tlsPort, config.host);
   services.listening = { port, tlsPort };
+  ready = true;
   const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const hostInUrl = host.includes(':') ? `[${host}]` : host;
   log.info({ event: 'started', port, tlsPort, host: config.host, dataDir: config.dataDir, version: pkg.version }, 'broker started');
@@ -112,6 +124,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     broker,
     close: () =>
       (closing ??= (async () => {
+        ready = false;
         clearInterval(pruning);
         clearInterval(retention);
         const stopped = [httpServer, httpsServer].map((s) => new Promise<void>((resolve) => s.close(() => resolve())));

@@ -33,6 +33,7 @@ export const options = {
     help: 'Meter value samples older than this many days are deleted',
   },
   // No flags for these: command lines are visible to every user of the machine.
+  metricsToken: { flag: undefined, env: 'METRICS_TOKEN', help: 'When set, /metrics requires Authorization: Bearer <this token>' },
   adminUser: { flag: undefined, env: 'BROKER_ADMIN_USER', help: 'Creates this admin at start-up when no admin exists yet' },
   adminPassword: { flag: undefined, env: 'BROKER_ADMIN_PASSWORD', help: 'Password of BROKER_ADMIN_USER (at least 12 characters)' },
 } as const;
@@ -49,6 +50,7 @@ export const configSchema = z.object({
   upstreamConnectTimeoutMs: int(10, 600_000).default(10_000),
   maxPayloadBytes: int(1024, 100 * 1024 * 1024).default(16 * 1024 * 1024),
   sampleRetentionDays: int(1, 36_500).default(400),
+  metricsToken: z.string().min(16, 'At least 16 characters').regex(/^\S+$/, 'No spaces').optional(),
   adminUser: usernameSchema.optional(),
   adminPassword: passwordSchema.optional(),
 });
@@ -80,7 +82,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
     const issue = parsed.error.issues[0]!;
     const key = issue.path[0] as Key;
     const { env: name, flag } = options[key];
-    const shown = key === 'adminPassword' ? '(hidden)' : JSON.stringify(raw[key]);
+    const shown = key === 'adminPassword' || key === 'metricsToken' ? '(hidden)' : JSON.stringify(raw[key]);
     throw new ConfigError(`Invalid configuration: ${name}${flag ? ` (--${flag})` : ''} = ${shown}: ${issue.message}`);
   }
   if ((parsed.data.adminUser === undefined) !== (parsed.data.adminPassword === undefined)) {

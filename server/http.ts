@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import type { IncomingMessage, RequestListener } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -10,7 +11,16 @@ import { appRouter } from './routers/index.ts';
 import { createContext, type Services } from './trpc.ts';
 
 /** What both listeners (http and https) answer: /healthz, the API at /trpc, and the UI everywhere else. */
-export function createRequestHandler(services: Services, health: { startedAt: number; databaseOk: () => boolean }): RequestListener {
+export interface Health {
+  startedAt: number;
+  databaseOk: () => boolean;
+  /** Listening and not shutting down. */
+  ready: () => boolean;
+  /** When set, /metrics wants it as a bearer token. */
+  metricsToken?: string;
+}
+
+export function createRequestHandler(services: Services, health: Health): RequestListener {
   const { log, broker } = services;
   const trpc = createHTTPHandler({
     router: appRouter,
@@ -41,6 +51,22 @@ export function createRequestHandler(services: Services, health: { startedAt: nu
           database: databaseOk ? 'ok' : 'error',
           stationsConnected: broker.count(),
         }),
+      );
+    } else if (pathname === '/readyz') {
+      const ready = health.ready() && health.databaseOk();
+      res.writeHead(ready ? 200 : 503, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ ready }));
+    } else if (pathname === '/metrics') {
+      if (health.metricsToken !== undefined && !bearerIs(req.headers.authorization, health.metricsToken)) {
+        res.writeHead(401, { 'Content-Type': 'text/plain', 'WWW-Authenticate': 'Bearer' }).end('A bearer token is required\n');
+        return;
+      }
+      void services.metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'Content-Type': services.metrics.registry.contentType }).end(text),
+        (error: unknown) => {
+          log.error({ err: error }, 'metrics failed');
+          res.writeHead(500).end();
+        },
       );
     } else if (pathname === '/trpc' || pathname.startsWith('/trpc/')) {
       if (isCrossSiteCapable(req)) {
@@ -80,4 +106,11 @@ function isCrossSiteCapable(req: IncomingMessage): boolean {
   if (req.method !== 'POST') return false;
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   return type !== 'application/json';
+}
+
+/** Compares a bearer token in constant time. */
+function bearerIs(header: string | undefined, token: string): boolean {
+  const sent = Buffer.from(/^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1] ?? '');
+  const expected = Buffer.from(token);
+  return sent.length === expected.length && timingSafeEqual(sent, expected);
 }

@@ -7,6 +7,7 @@ import { appendAudit } from '../db/accounts.ts';
 import type { Db } from '../db/index.ts';
 import { actorName, authenticate, type Actor } from './auth/actor.ts';
 import type { Sealer } from './auth/seal.ts';
+import type { Metrics } from './metrics.ts';
 import type { LoginThrottle } from './auth/throttle.ts';
 
 /** What lives as long as the server. */
@@ -21,6 +22,7 @@ export interface Services {
   reloadServerCertificate: () => void;
   /** The ports the broker listens on, once it does. */
   listening: { port: number; tlsPort: number };
+  metrics: Metrics;
 }
 
 /** What a request brings: HTTP gives it, tests can make one up. */

@@ -48,6 +48,7 @@ export const authRouter = router({
       const valid = await verifyPassword(input.password, user?.passwordHash ?? (await dummyHash()));
       if (!user || !valid) {
         ctx.throttle.fail(keys);
+        ctx.metrics.adminLoginFailed();
         ctx.log.warn({ event: 'login.failed', username: input.username, remoteAddress: ctx.remoteAddress }, 'login failed');
         throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Wrong username or password' });
       }

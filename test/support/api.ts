@@ -11,6 +11,7 @@ import { hashPassword } from '../../server/auth/password.ts';
 import { createSealer, loadOrCreateKey } from '../../server/auth/seal.ts';
 import { LoginThrottle } from '../../server/auth/throttle.ts';
 import { createDirectory } from '../../server/directory.ts';
+import { createMetrics } from '../../server/metrics.ts';
 import { paths } from '../../server/paths.ts';
 import { createCaller } from '../../server/routers/index.ts';
 import { createContext, type RequestInfo, type Services } from '../../server/trpc.ts';
@@ -45,6 +46,7 @@ export function openTestApi() {
     throttle: new LoginThrottle(),
     reloadServerCertificate: () => void reloads++,
     listening: { port: 8080, tlsPort: 8443 },
+    metrics: createMetrics({ broker: () => broker, writeQueue: () => 0 }),
   };
 
   /** A caller that sends `request` with every call (authenticated anew each time); `cookies` collects what the API sets. */

@@ -1,0 +1,1 @@
+CREATE INDEX `identifications_driver` ON `identifications` (`driver_id`);

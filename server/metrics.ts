@@ -1,0 +1,96 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Broker, Refusal, RouteHooks } from '../broker/index.ts';
+
+/** Refusals that mean the CPMS could not take a station. */
+const CPMS_FAILURES = new Set(['CPMS_REFUSED', 'CPMS_UNREACHABLE', 'CPMS_TIMEOUT', 'CPMS_CREDENTIALS_MISSING']);
+/** Refusals that mean a station could not prove who it is. */
+const AUTHENTICATION_FAILURES = new Set(['UNKNOWN_STATION', 'UNAUTHENTICATED', 'BAD_CERTIFICATE', 'THROTTLED']);
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** The broker's Prometheus metrics (served at /metrics), with the process's own. */
+export function createMetrics(sources: { broker: () => Broker; writeQueue: () => number }) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'ocpp_broker_' });
+
+  new Gauge({
+    name: 'ocpp_broker_stations_connected',
+    help: 'Stations connected now, per tenant',
+    labelNames: ['tenant'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const counts = new Map<string, number>();
+      for (const station of sources.broker().stations()) counts.set(station.tenantSlug, (counts.get(station.tenantSlug) ?? 0) + 1);
+      for (const [tenant, count] of counts) this.set({ tenant }, count);
+    },
+  });
+  const frames = new Counter({
+    name: 'ocpp_broker_frames_total',
+    help: 'OCPP-J frames through the broker, by direction',
+    labelNames: ['direction'],
+    registers: [registry],
+  });
+  const cpmsFailures = new Counter({
+    name: 'ocpp_broker_cpms_connection_failures_total',
+    help: 'Stations refused because the CPMS could not take them, by tenant and HTTP status given to the station',
+    labelNames: ['tenant', 'status'],
+    registers: [registry],
+  });
+  const authenticationFailures = new Counter({
+    name: 'ocpp_broker_authentication_failures_total',
+    help: 'Failed authentications: stations (by tenant) and admin sign-ins (tenant "")',
+    labelNames: ['kind', 'tenant'],
+    registers: [registry],
+  });
+  const calls = new Histogram({
+    name: 'ocpp_broker_call_duration_seconds',
+    help: 'Round-trip time of calls through the broker, from the call to its answer, by caller and action',
+    labelNames: ['caller', 'action'],
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'ocpp_broker_db_write_queue',
+    help: 'Observations waiting to be written to the database',
+    registers: [registry],
+    collect() {
+      this.set(sources.writeQueue());
+    },
+  });
+
+  return {
+    registry,
+    /** Route hooks that count frames and time calls. */
+    hooks: {
+      observe(from) {
+        frames.inc({ direction: from === 'station' ? 'station_to_cpms' : 'cpms_to_station' });
+      },
+      answered(caller, action, ms) {
+        calls.observe({ caller, action }, ms / 1000);
+      },
+    } satisfies RouteHooks,
+    refused(refusal: Refusal, tenant: string | undefined) {
+      if (CPMS_FAILURES.has(refusal.code)) cpmsFailures.inc({ tenant: tenant ?? '', status: String(refusal.status) });
+      else if (AUTHENTICATION_FAILURES.has(refusal.code)) authenticationFailures.inc({ kind: 'station', tenant: tenant ?? '' });
+    },
+    adminLoginFailed() {
+      authenticationFailures.inc({ kind: 'admin', tenant: '' });
+    },
+  };
+}
+
+/** Both sets of hooks on one session: the observers' (which may answer a call) and the metrics'. */
+export function combineHooks(first: RouteHooks, second: RouteHooks): RouteHooks {
+  return {
+    answer: first.answer ?? second.answer,
+    observe(from, envelope, frame) {
+      first.observe?.(from, envelope, frame);
+      second.observe?.(from, envelope, frame);
+    },
+    answered(caller, action, ms) {
+      first.answered?.(caller, action, ms);
+      second.answered?.(caller, action, ms);
+    },
+  };
+}
