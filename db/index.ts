@@ -3,6 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { paths } from '../server/paths.ts';
 import * as schema from './schema.ts';
 
 export type Db = BetterSQLite3Database<typeof schema>;
@@ -13,6 +14,10 @@ export interface Store {
   ping(): boolean;
   /** Moves everything from the write-ahead log into the database file. */
   checkpoint(): void;
+  /** A consistent copy of the database while others use it, through SQLite's online backup API. */
+  backup(destination: string): Promise<void>;
+  /** The path of the backup written before migrating, when there were migrations to apply to existing data. */
+  backupBeforeMigrating: string | undefined;
   close(): void;
 }
 
@@ -22,15 +27,24 @@ export interface Store {
  */
 export function openDatabase(file: string, migrationsFolder?: string): Store {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const sqlite = new Database(file);
+  const sqlite = new Database(file, { nativeBinding: paths.nativeBinding });
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL'); // WAL: durable at checkpoints, no fsync per commit
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const db = drizzle({ client: sqlite, schema });
-  if (migrationsFolder) migrate(db, { migrationsFolder });
+  let backupBeforeMigrating: string | undefined;
+  if (migrationsFolder) {
+    backupBeforeMigrating = backUpIfMigrating(sqlite, file, migrationsFolder);
+    migrate(db, { migrationsFolder });
+  }
   return {
     db,
+    backupBeforeMigrating,
+    async backup(destination) {
+      await sqlite.backup(destination);
+      selfContained(destination);
+    },
     ping() {
       try {
         return sqlite.prepare('select 1 as ok').get() !== undefined;
@@ -41,4 +55,29 @@ export function openDatabase(file: string, migrationsFolder?: string): Store {
     checkpoint: () => void sqlite.pragma('wal_checkpoint(TRUNCATE)'),
     close: () => sqlite.close(),
   };
+}
+
+/**
+ * Before migrations change a database that holds data, a copy of it goes next to it
+ * (`broker.db.before-migration-<n>-<time>`), so an upgrade can be undone by putting the copy back.
+ */
+function backUpIfMigrating(sqlite: Database.Database, file: string, migrationsFolder: string): string | undefined {
+  const journal = JSON.parse(fs.readFileSync(path.join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] };
+  const hasTable = (name: string) => sqlite.prepare("select 1 from sqlite_master where type = 'table' and name = ?").get(name) !== undefined;
+  if (!hasTable('tenants')) return undefined; // a new database: nothing to keep
+  const applied = hasTable('__drizzle_migrations')
+    ? (sqlite.prepare('select count(*) as n from __drizzle_migrations').get() as { n: number }).n
+    : 0;
+  if (applied >= journal.entries.length) return undefined;
+  const copy = `${file}.before-migration-${applied}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  sqlite.prepare('vacuum into ?').run(copy);
+  selfContained(copy);
+  return copy;
+}
+
+/** A copy as one file: rollback journal instead of WAL, so no -wal and -shm files appear beside it when opened. */
+function selfContained(file: string): void {
+  const copy = new Database(file, { nativeBinding: paths.nativeBinding });
+  copy.pragma('journal_mode = DELETE');
+  copy.close();
 }

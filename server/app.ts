@@ -13,6 +13,7 @@ import { createFirstAdmin } from './auth/first-admin.ts';
 import { createSealer, loadOrCreateKey } from './auth/seal.ts';
 import { LoginThrottle } from './auth/throttle.ts';
 import type { Config } from './config.ts';
+import { lockDataDir } from './data-dir.ts';
 import { createDirectory } from './directory.ts';
 import { createRequestHandler, createUpgradeHandler } from './http.ts';
 import { createLogger } from './logger.ts';
@@ -49,7 +50,11 @@ export async function startServer(config: Config, options: { logger?: Logger } =
   const log = options.logger ?? createLogger(config.logLevel);
   const startedAt = Date.now();
 
+  const releaseDataDir = lockDataDir(config.dataDir);
   const store = openDatabase(path.join(config.dataDir, 'broker.db'), paths.migrations);
+  if (store.backupBeforeMigrating) {
+    log.info({ event: 'db.migrated', backup: store.backupBeforeMigrating }, 'database migrated; the version before is kept');
+  }
   const sealer = createSealer(loadOrCreateKey(path.join(config.dataDir, 'secret.key')));
   await createFirstAdmin(store.db, config, log);
   await ensureServerCertificate(store.db, sealer, log);
@@ -90,6 +95,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     reloadServerCertificate: () => httpsServer.setSecureContext({ ...TLS_SETTINGS, ...serverCredentials(store.db, sealer) }),
     listening: { port: 0, tlsPort: 0 },
     metrics,
+    dataDir: config.dataDir,
   };
   let ready = false;
   const onRequest = createRequestHandler(services, {
@@ -107,8 +113,21 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     log.debug({ err: error.message, remoteAddress: socket.remoteAddress }, 'TLS handshake failed'),
   );
 
-  const port = await listen(httpServer, config.port, config.host);
-  const tlsPort = await listen(httpsServer, config.tlsPort, config.host);
+  let port: number;
+  let tlsPort: number;
+  try {
+    port = await listen(httpServer, config.port, config.host);
+    tlsPort = await listen(httpsServer, config.tlsPort, config.host);
+  } catch (error) {
+    // e.g. a port in use: leave nothing behind, so the data directory can be used again at once
+    httpServer.close();
+    clearInterval(pruning);
+    clearInterval(retention);
+    await writer.close();
+    store.close();
+    releaseDataDir();
+    throw error;
+  }
   services.listening = { port, tlsPort };
   ready = true;
   const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
@@ -134,6 +153,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
         await Promise.all(stopped);
         await writer.close(); // what the last frames said is written before the database closes
         store.close();
+        releaseDataDir();
         log.info({ event: 'stopped' }, 'broker stopped');
       })()),
   };

@@ -1,11 +1,17 @@
 import { timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
-import type { IncomingMessage, RequestListener } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import sirv from 'sirv';
 import pkg from '../package.json' with { type: 'json' };
 import { OCPP_PATH_PREFIX } from '../broker/index.ts';
+import { appendAudit } from '../db/accounts.ts';
+import { actorName, authenticate } from './auth/actor.ts';
+import { backup } from './backup.ts';
 import { paths } from './paths.ts';
 import { appRouter } from './routers/index.ts';
 import { createContext, type Services } from './trpc.ts';
@@ -68,6 +74,8 @@ export function createRequestHandler(services: Services, health: Health): Reques
           res.writeHead(500).end();
         },
       );
+    } else if (pathname === BACKUP_PATHS.database || pathname === BACKUP_PATHS.key) {
+      void downloadBackup(services, req, res, pathname === BACKUP_PATHS.key ? 'key' : 'database');
     } else if (pathname === '/trpc' || pathname.startsWith('/trpc/')) {
       if (isCrossSiteCapable(req)) {
         res.writeHead(415, { 'Content-Type': 'application/json' });
@@ -113,4 +121,37 @@ function bearerIs(header: string | undefined, token: string): boolean {
   const sent = Buffer.from(/^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1] ?? '');
   const expected = Buffer.from(token);
   return sent.length === expected.length && timingSafeEqual(sent, expected);
+}
+
+/** Where an admin downloads a backup: the database (a fresh online backup) and the key that opens its secrets. */
+export const BACKUP_PATHS = { database: '/backup/broker.db', key: '/backup/secret.key' } as const;
+
+async function downloadBackup(services: Services, req: IncomingMessage, res: ServerResponse, what: 'database' | 'key'): Promise<void> {
+  const actor = authenticate(services.db, req.headers);
+  if (!actor || actor.user.role !== 'admin') {
+    res.writeHead(actor ? 403 : 401, { 'Content-Type': 'text/plain' }).end(actor ? 'Admins only\n' : 'Sign in first\n');
+    return;
+  }
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'ocpp-broker-backup-'));
+  try {
+    const written = await backup(services.dataDir, path.join(dir, 'broker.db'));
+    const file = what === 'key' ? written.key : written.database;
+    if (!file) {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('There is no key file yet\n');
+      return;
+    }
+    appendAudit(services.db, { actor: actorName(actor), action: 'backup.download', target: what, remoteAddress: req.socket.remoteAddress });
+    const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-');
+    res.writeHead(200, {
+      'Content-Type': 'application/octet-stream',
+      'Content-Disposition': `attachment; filename="${what === 'key' ? `secret-${stamp}.key` : `broker-${stamp}.db`}"`,
+      'Cache-Control': 'no-store',
+    });
+    await pipeline(fs.createReadStream(file), res);
+  } catch (error) {
+    services.log.error({ err: error }, 'backup download failed');
+    if (!res.headersSent) res.writeHead(500).end();
+  } finally {
+    await fs.promises.rm(dir, { recursive: true, force: true });
+  }
 }

@@ -1,33 +1,11 @@
-import { ConfigError, loadConfig, type Config } from './config.ts';
-import { startServer } from './app.ts';
+import { isUserError, runCli } from './cli.ts';
 
-/** The process must be gone this long after SIGINT/SIGTERM. */
-const EXIT_DEADLINE_MS = 5_000;
-
-async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(error.message);
+runCli(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== 'running') process.exit(code);
+  },
+  (error: unknown) => {
+    console.error(isUserError(error) ? error.message : error);
     process.exit(1);
-  }
-
-  const server = await startServer(config);
-
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      setTimeout(() => process.exit(1), EXIT_DEADLINE_MS).unref();
-      server.close().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    });
-  }
-}
-
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+  },
+);

@@ -23,6 +23,8 @@ export interface Services {
   /** The ports the broker listens on, once it does. */
   listening: { port: number; tlsPort: number };
   metrics: Metrics;
+  /** The data directory (for backups). */
+  dataDir: string;
 }
 
 /** What a request brings: HTTP gives it, tests can make one up. */

@@ -1,49 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
-import os from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
-import readline from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../server/config.ts';
-import { paths } from '../server/paths.ts';
 import { signIn } from './support/broker.ts';
 import { startCpms, station } from './support/ocpp.ts';
+import { processes } from './support/process.ts';
 
-const main = path.join(paths.root, 'server', 'main.ts');
-const children: ChildProcess[] = [];
-const dirs: string[] = [];
-
-afterEach(() => {
-  for (const child of children.splice(0)) child.kill('SIGKILL');
-  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocpp-broker-proc-'));
-  dirs.push(dir);
-  return dir;
-}
-
-/** Runs `node server/main.ts` as `npm start` does (same Node), in an empty working directory. */
-function run(env: Record<string, string>, args: string[] = []) {
-  const cwd = tempDir();
-  const child = spawn(process.execPath, [main, ...args], { cwd, env: { PATH: process.env.PATH, ...env } });
-  children.push(child);
-  const lines: Record<string, unknown>[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const started = new Promise<number>((resolve, reject) => {
-    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
-      const entry = JSON.parse(line) as Record<string, unknown>;
-      lines.push(entry);
-      if (entry.event === 'started') resolve(entry.port as number);
-    });
-    void exited.then((code) => reject(new Error(`exited with ${code}: ${stderr}`)));
-  });
-  started.catch(() => {}); // awaited only by the tests that expect a start
-  return { child, cwd, lines, started, exited, stderr: () => stderr };
-}
+const { run, tempDir, cleanup } = processes();
+afterEach(cleanup);
 
 describe('the broker process', () => {
   it('starts on an empty data directory and answers /healthz', async () => {
@@ -92,6 +58,18 @@ describe('the broker process', () => {
     const broker = run({ BROKER_ADMIN_USER: 'ops', BROKER_ADMIN_PASSWORD: 'eleven-char' });
     expect(await broker.exited).toBe(1);
     expect(broker.stderr().trim()).toBe('Invalid configuration: BROKER_ADMIN_PASSWORD = (hidden): At least 12 characters');
+  });
+
+  it('says in one line that its port is in use, and leaves the data directory free', async () => {
+    const taken = net.createServer().listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const dataDir = tempDir();
+    const port = String((taken.address() as net.AddressInfo).port);
+    const broker = run({ PORT: port, TLS_PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir });
+    expect(await broker.exited).toBe(1);
+    expect(broker.stderr()).toBe(`listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`);
+    expect(fs.existsSync(path.join(dataDir, 'broker.pid'))).toBe(false);
+    taken.close();
   });
 
   it('refuses to start on an invalid setting with one line naming it', async () => {

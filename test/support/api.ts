@@ -47,6 +47,7 @@ export function openTestApi() {
     reloadServerCertificate: () => void reloads++,
     listening: { port: 8080, tlsPort: 8443 },
     metrics: createMetrics({ broker: () => broker, writeQueue: () => 0 }),
+    dataDir: dir,
   };
 
   /** A caller that sends `request` with every call (authenticated anew each time); `cookies` collects what the API sets. */
