@@ -93,3 +93,23 @@ export function stationUrls(
 export function daysUntil(iso: string, now = new Date()): number {
   return Math.floor((new Date(iso).getTime() - now.getTime()) / 86_400_000);
 }
+
+const kilo = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const whole = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
+const monthOfYear = new Intl.DateTimeFormat(undefined, { month: 'long', year: 'numeric', timeZone: 'UTC' });
+
+/** Energy given in Wh as "7.40 kWh"; "—" when unknown. */
+export function kWh(wh: number | null | undefined): string {
+  return wh == null ? '—' : `${kilo.format(wh / 1000)} kWh`;
+}
+
+/** A whole number with the locale's grouping: "7,400". */
+export function integer(value: number): string {
+  return whole.format(value);
+}
+
+/** A calendar month given as "2026-11" (UTC, as the broker groups them) as "November 2026". */
+export function month(value: string): string {
+  const [year, monthNumber] = value.split('-').map(Number) as [number, number];
+  return monthOfYear.format(new Date(Date.UTC(year, monthNumber - 1, 1)));
+}
