@@ -85,7 +85,17 @@ export function energyByDriverMonth(db: Db, filter: TransactionFilter) {
 
 /** What the broker knows of one station: its boot facts, connectors, and its transactions now active. */
 export function stationDetail(db: Db, tenantId: number, identity: string) {
-  const facts = db.select().from(stationFacts).where(and(eq(stationFacts.tenantId, tenantId), eq(stationFacts.identity, identity))).get();
+  const facts = db
+    .select({
+      vendor: stationFacts.vendor,
+      model: stationFacts.model,
+      serialNumber: stationFacts.serialNumber,
+      firmwareVersion: stationFacts.firmwareVersion,
+      bootedAt: stationFacts.bootedAt,
+    })
+    .from(stationFacts)
+    .where(and(eq(stationFacts.tenantId, tenantId), eq(stationFacts.identity, identity)))
+    .get();
   const connectors = db
     .select({ evseId: connectorStatus.evseId, connectorId: connectorStatus.connectorId, status: connectorStatus.status, errorCode: connectorStatus.errorCode, at: connectorStatus.at })
     .from(connectorStatus)

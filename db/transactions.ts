@@ -153,11 +153,12 @@ export function applyObservation(db: Db, o: Observation): void {
           ? findOrCreate(db, o, o.evseId === null ? '1.6' : '2.0.1', o.transactionId)
           : activeOn(db, o, o.evseId, o.connectorId);
       insertSamples(db, o, { evseId: o.evseId, connectorId: o.connectorId, transactionRef: row?.id ?? null }, o.samples);
+      if (row?.state === 'active') updateEnergySoFar(db, row, registersOf(o.samples));
       return;
     }
     case 'event201': {
       const row = findOrCreate(db, o, '2.0.1', o.transactionId);
-      const registers = o.samples.filter((s) => s.measurand === 'Energy.Active.Import.Register' && s.unit === 'Wh' && s.phase === null).map((s) => s.value);
+      const registers = registersOf(o.samples);
       const meterStartWh = min(row.meterStartWh, ...registers);
       const meterStopWh = max(row.meterStopWh, ...registers);
       const badgeId = row.badgeId ?? o.badgeId;
@@ -186,6 +187,29 @@ export function applyObservation(db: Db, o: Observation): void {
   }
 }
 
+/** The readings of the energy register (Wh, all phases together) among samples. */
+function registersOf(samples: SampleRow[]): number[] {
+  return samples.filter((s) => s.measurand === 'Energy.Active.Import.Register' && s.unit === 'Wh' && s.phase === null).map((s) => s.value);
+}
+
+/**
+ * The energy of a session still charging, from the register readings of its MeterValues. 2.0.1: the lowest and
+ * highest readings, as for TransactionEvents. 1.6: from the meterStart of StartTransaction; meterStop stays for
+ * StopTransaction.
+ */
+function updateEnergySoFar(db: Db, row: typeof transactions.$inferSelect, registers: number[]): void {
+  if (registers.length === 0) return;
+  if (row.ocppVersion === '2.0.1') {
+    const meterStartWh = min(row.meterStartWh, ...registers);
+    const meterStopWh = max(row.meterStopWh, ...registers);
+    const energyWh = meterStartWh === null || meterStopWh === null ? null : energy(meterStartWh, meterStopWh);
+    db.update(transactions).set({ meterStartWh, meterStopWh, energyWh, updatedAt: new Date() }).where(eq(transactions.id, row.id)).run();
+  } else if (row.meterStartWh !== null) {
+    const energyWh = max(row.energyWh, energy(row.meterStartWh, Math.max(...registers)));
+    db.update(transactions).set({ energyWh, updatedAt: new Date() }).where(eq(transactions.id, row.id)).run();
+  }
+}
+
 function driverOf(db: Db, tenantId: number, badgeId: string): number | null {
   return findDriverByBadge(db, tenantId, badgeId)?.id ?? null;
 }
@@ -203,7 +227,7 @@ function findOrCreate(db: Db, where: Where, ocppVersion: '1.6' | '2.0.1', transa
 function activeOn(db: Db, where: Where, evseId: number | null, connectorId: number | null) {
   if (connectorId === null && evseId === null) return undefined;
   return db
-    .select({ id: transactions.id })
+    .select()
     .from(transactions)
     .where(
       and(

@@ -79,6 +79,9 @@ describe('an OCPP 1.6 charging session', () => {
         },
       ],
     });
+    const live = await transaction('CP16', 'active');
+    expect(await eventually(async () => (await transaction('CP16', 'active')).energyWh === 500 || undefined)).toBe(true);
+    expect(live).toMatchObject({ meterStartWh: 1000, meterStopWh: null });
     const stop = { transactionId, meterStop: 3500, timestamp: iso(20), reason: 'Local', transactionData: [{ timestamp: iso(20), sampledValue: [{ value: '3500', context: 'Transaction.End' }] }] };
     await cp.call('StopTransaction', stop);
 

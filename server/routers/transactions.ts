@@ -51,10 +51,11 @@ export const transactionsRouter = router({
   /** A station's boot facts, connector states and active transactions. */
   station: viewerProcedure.input(station).query(({ ctx, input }) => stationDetail(ctx.db, input.tenantId, input.identity)),
 
-  /** Power and energy samples of a station (default: the last 24 hours), for the chart. */
+  /** Power and energy samples of a station (default: the last 24 hours, or all of one transaction), for the chart. */
   series: viewerProcedure
     .input(station.extend({ from: z.coerce.date().optional(), to: z.coerce.date().optional(), transactionRef: z.number().int().positive().optional() }))
-    .query(({ ctx, input }) =>
-      stationSeries(ctx.db, input.tenantId, input.identity, input.from ?? new Date(Date.now() - 24 * 60 * 60_000), input.to ?? new Date(), input.transactionRef),
-    ),
+    .query(({ ctx, input }) => {
+      const from = input.from ?? (input.transactionRef === undefined ? new Date(Date.now() - 24 * 60 * 60_000) : new Date(0));
+      return stationSeries(ctx.db, input.tenantId, input.identity, from, input.to ?? new Date(), input.transactionRef);
+    }),
 });
