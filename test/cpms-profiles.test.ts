@@ -3,19 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { RPCServer } from 'ocpp-rpc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestBroker, type TestBroker } from './support/broker.ts';
-import { station } from './support/ocpp.ts';
+import { attempt, station } from './support/ocpp.ts';
 import { createCa, signCsr, type Ca } from './support/pki.ts';
 import { startTlsCpms, type TlsCpms } from './support/tls-cpms.ts';
 
-async function attempt(cp: ReturnType<typeof station>): Promise<number | string> {
-  try {
-    await cp.connect();
-    await cp.close({ force: true });
-    return 101;
-  } catch (error) {
-    return (error as { code?: number | string }).code ?? String(error);
-  }
-}
 
 let broker: TestBroker;
 let cpmsCa: Ca;

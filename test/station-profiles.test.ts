@@ -6,20 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestBroker, type TestBroker } from './support/broker.ts';
-import { startCpms, station, type TestCpms } from './support/ocpp.ts';
+import { attempt, startCpms, station, type TestCpms } from './support/ocpp.ts';
 import { createCa, opensslCa, type Ca, type Issued } from './support/pki.ts';
 
-/** What a station's connection attempt ends with: 101 when it is accepted (then closed), the HTTP status, or a TLS error. */
-async function attempt(cp: ReturnType<typeof station>): Promise<number | string> {
-  try {
-    await cp.connect();
-    await cp.close({ force: true });
-    return 101;
-  } catch (error) {
-    const { code } = error as { code?: number | string };
-    return code ?? String(error);
-  }
-}
 
 interface World {
   broker: TestBroker;

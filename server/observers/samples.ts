@@ -1,15 +1,8 @@
+import type { SampleRow } from '../../db/transactions.ts';
 import type { MeterValue16, MeterValue201 } from './payloads.ts';
 
 /** One measurement, as stored: energy in Wh, power in W, current in A, voltage in V. */
-export interface Sample {
-  at: Date;
-  measurand: string;
-  phase: string | null;
-  location: string | null;
-  context: string | null;
-  unit: string | null;
-  value: number;
-}
+export type Sample = SampleRow;
 
 /** What OCPP assumes when a sampled value does not say (1.6 §7.31, 2.0.1 SampledValueType). */
 const DEFAULT_MEASURAND = 'Energy.Active.Import.Register';

@@ -90,3 +90,14 @@ export async function freePort(): Promise<number> {
   await once(server, 'close');
   return port;
 }
+
+/** What a station's connection attempt ends with: 101 when accepted (it is then closed), the HTTP status, or the error code. */
+export async function attempt(cp: ReturnType<typeof station>): Promise<number | string> {
+  try {
+    await cp.connect();
+    await cp.close({ force: true });
+    return 101;
+  } catch (error) {
+    return (error as { code?: number | string }).code ?? String(error);
+  }
+}
