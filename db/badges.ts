@@ -1,4 +1,4 @@
-import { and, eq } from 'drizzle-orm';
+import { and, count, eq, sql } from 'drizzle-orm';
 import type { Db } from './index.ts';
 import { badges, drivers } from './schema.ts';
 
@@ -15,4 +15,13 @@ export function findDriverByBadge(db: Db, tenantId: number, badge: string): { id
     .innerJoin(drivers, eq(drivers.id, badges.driverId))
     .where(and(eq(badges.tenantId, tenantId), eq(badges.matchKey, badgeMatchKey(badge))))
     .get();
+}
+
+/** Badges of a tenant longer than `maxLength` characters: how many, and one of them. */
+export function badgesLongerThan(db: Db, tenantId: number, maxLength: number): { count: number; example: string | undefined } {
+  const longer = and(eq(badges.tenantId, tenantId), sql`length(${badges.badgeId}) > ${maxLength}`);
+  return {
+    count: db.select({ n: count() }).from(badges).where(longer).get()!.n,
+    example: db.select({ badgeId: badges.badgeId }).from(badges).where(longer).limit(1).get()?.badgeId,
+  };
 }

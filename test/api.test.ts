@@ -77,6 +77,19 @@ describe('tenants', () => {
   });
 });
 
+describe('the OCPP version of a tenant', () => {
+  it('cannot go back to 1.6 while badges are longer than 1.6 allows', async () => {
+    const tenant = await api.tenants.create({ ...acme, ocppVersion: '2.0.1' });
+    const driver = await api.drivers.create({ tenantId: tenant.id, email: 'long@example.com', badgeIds: ['A-BADGE-OF-30-CHARACTERS-0001'] });
+    await expect(api.tenants.update({ id: tenant.id, ocppVersion: '1.6' })).rejects.toMatchObject({
+      code: 'BAD_REQUEST',
+      message: expect.stringContaining('1 badge(s) of the driver list are longer than 20 characters, e.g. "A-BADGE-OF-30-CHARACTERS-0001"'),
+    });
+    await api.drivers.update({ id: driver.id, badgeIds: ['SHORT-BADGE'] });
+    expect(await api.tenants.update({ id: tenant.id, ocppVersion: '1.6' })).toMatchObject({ ocppVersion: '1.6' });
+  });
+});
+
 describe('stations', () => {
   it('lists no station and refuses to disconnect one that is not connected', async () => {
     const tenant = await api.tenants.create(acme);

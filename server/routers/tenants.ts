@@ -8,7 +8,8 @@ import {
   updateTenant,
   type TenantView,
 } from '../../db/tenants.ts';
-import { tenantCreateSchema, tenantSecuritySchema, tenantUpdateSchema } from '../../db/validation.ts';
+import { badgesLongerThan } from '../../db/badges.ts';
+import { badgeLimit, showBadge, tenantCreateSchema, tenantSecuritySchema, tenantUpdateSchema } from '../../db/validation.ts';
 import { adminProcedure, audit, router, viewerProcedure } from '../trpc.ts';
 
 const byId = z.object({ id: z.number().int().positive() });
@@ -61,6 +62,15 @@ export const tenantsRouter = router({
     const before = found(getTenant(ctx.db, input.id));
     const merged = tenantSecuritySchema.safeParse({ ...before, ...withoutUndefined(input) });
     if (!merged.success) throw new TRPCError({ code: 'BAD_REQUEST', cause: merged.error });
+    if (input.ocppVersion !== undefined && input.ocppVersion !== before.ocppVersion) {
+      const limit = badgeLimit(input.ocppVersion);
+      const longer = badgesLongerThan(ctx.db, before.id, limit);
+      if (longer.count > 0) {
+        const message = `${longer.count} badge(s) of the driver list are longer than ${limit} characters, e.g. ${showBadge(longer.example!)}: change them first`;
+        const issues = z.object({ ocppVersion: z.never({ error: message }) }).safeParse({ ocppVersion: input.ocppVersion });
+        throw new TRPCError({ code: 'BAD_REQUEST', message, cause: issues.error });
+      }
+    }
     const after = found(updateTenant(ctx.db, input));
     audit(ctx, 'tenant.update', `tenant:${after.slug}`, { before, after });
     if (before.enabled && !after.enabled) {
