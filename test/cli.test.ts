@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { options } from '../server/config.ts';
 import { paths } from '../server/paths.ts';
 import { apiClient, signIn } from './support/broker.ts';
+import { startCpms, station } from './support/ocpp.ts';
 import { processes } from './support/process.ts';
 
 const { run, tempDir, cleanup } = processes();
@@ -101,6 +102,59 @@ describe('backup and restore', () => {
     // The restored key opens the secrets sealed under the original one: the self-signed server key among them.
     expect((await restoredApi.certificates.list.query()).filter((c) => c.kind === 'server')).toHaveLength(1);
     expect(fs.readFileSync(path.join(other, 'secret.key'))).toEqual(fs.readFileSync(path.join(dataDir, 'secret.key')));
+  });
+
+  it('backs up under load: the restored broker has the same configuration', async () => {
+    const cpms = await startCpms();
+    const dataDir = tempDir();
+    const broker = run({ ...serveEnv(dataDir), BROKER_ADMIN_USER: 'root', BROKER_ADMIN_PASSWORD: PASSWORD });
+    const url = `http://127.0.0.1:${await broker.started}`;
+    const api = apiClient(url, { cookie: await signIn(url, 'root', PASSWORD) });
+    const tenant = await api.tenants.create.mutate({ name: 'Acme', slug: 'acme', cpmsUrl: cpms.url, stationProfile: 1 });
+    const registered = await api.registry.create.mutate({ tenantId: tenant.id, identity: 'CP-1', description: 'Car park' });
+    await api.registry.setPassword.mutate({ id: registered.id, password: { value: 'a station password' } });
+    await api.users.create.mutate({ username: 'watcher', password: 'a viewer password', role: 'viewer' });
+    const configuration = async (client: typeof api) => ({
+      tenants: await client.tenants.list.query(),
+      stations: await client.registry.list.query({ tenantId: tenant.id }),
+      users: await client.users.list.query(),
+      certificates: await client.certificates.list.query(),
+      tokens: await client.tokens.list.query(),
+    });
+    const before = await configuration(api);
+
+    // A station keeps sending meter values while the backup is taken.
+    const cp = station(`ws://127.0.0.1:${new URL(url).port}/ocpp/acme`, 'CP-1', ['ocpp1.6'], { password: 'a station password' });
+    await cp.connect();
+    let sending = true;
+    let sent = 0;
+    const load = (async () => {
+      while (sending) {
+        await cp.call('MeterValues', { connectorId: 1, meterValue: [{ timestamp: new Date(Date.now() + sent).toISOString(), sampledValue: [{ value: String(sent) }] }] });
+        sent++;
+      }
+    })();
+    const file = path.join(tempDir(), 'under-load.db');
+    const backedUp = await command(['backup', file, '--data-dir', dataDir]);
+    sending = false;
+    await load;
+    expect(backedUp.code).toBe(0);
+    expect(sent).toBeGreaterThan(0);
+    await cp.close();
+    broker.child.kill('SIGTERM');
+    expect(await broker.exited).toBe(0);
+    await cpms.close();
+
+    const other = tempDir();
+    expect(await command(['restore', file, '--data-dir', other])).toMatchObject({ code: 0 });
+    const restored = run(serveEnv(other));
+    const restoredUrl = `http://127.0.0.1:${await restored.started}`;
+    const restoredApi = apiClient(restoredUrl, { cookie: await signIn(restoredUrl, 'root', PASSWORD) });
+    const after = await configuration(restoredApi);
+    expect({ ...after, tenants: after.tenants.map((t) => ({ ...t, stationsConnected: 0 })) }).toEqual({
+      ...before,
+      tenants: before.tenants.map((t) => ({ ...t, stationsConnected: 0 })),
+    });
   });
 
   it('refuses to restore a file that is not a backup of the broker', async () => {
