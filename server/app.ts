@@ -11,6 +11,7 @@ import { openDatabase } from '../db/index.ts';
 import { SESSION_IDLE_MS, SESSION_MAX_AGE_MS } from './auth/actor.ts';
 import { createFirstAdmin } from './auth/first-admin.ts';
 import { createSealer, loadOrCreateKey } from './auth/seal.ts';
+import { SignInThrottle } from './auth/login-throttle.ts';
 import { AttemptThrottle } from './auth/throttle.ts';
 import type { Config } from './config.ts';
 import { lockDataDir } from './data-dir.ts';
@@ -89,7 +90,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     broker,
     log,
     sealer,
-    throttle: new AttemptThrottle(),
+    throttle: new SignInThrottle(),
     reloadServerCertificate: () => httpsServer.setSecureContext({ ...TLS_SETTINGS, ...serverCredentials(store.db, sealer) }),
     listening: { port: 0, tlsPort: 0 },
     metrics,

@@ -8,7 +8,7 @@ import type { Db } from '../db/index.ts';
 import { actorName, authenticate, type Actor } from './auth/actor.ts';
 import type { Sealer } from './auth/seal.ts';
 import type { Metrics } from './metrics.ts';
-import type { AttemptThrottle } from './auth/throttle.ts';
+import type { SignInThrottle } from './auth/login-throttle.ts';
 
 /** What lives as long as the server. */
 export interface Services {
@@ -17,7 +17,7 @@ export interface Services {
   log: Logger;
   sealer: Sealer;
   /** Sign-in attempts (and password changes): server/auth/login-throttle.ts. */
-  throttle: AttemptThrottle;
+  throttle: SignInThrottle;
   /** Makes the TLS listener use the server certificates now in the database. */
   reloadServerCertificate: () => void;
   /** The ports the broker listens on, once it does. */

@@ -7,7 +7,7 @@ import { apiTokens, auditLog, sessions } from '../db/schema.ts';
 import { digest } from '../db/accounts.ts';
 import { SESSION_COOKIE, SESSION_IDLE_MS, SESSION_MAX_AGE_MS } from '../server/auth/actor.ts';
 import { createSealer, loadOrCreateKey } from '../server/auth/seal.ts';
-import { AttemptThrottle } from '../server/auth/throttle.ts';
+import { SignInThrottle } from '../server/auth/login-throttle.ts';
 import { appRouter } from '../server/routers/index.ts';
 import { openTestApi, PASSWORD, type TestApi } from './support/api.ts';
 import { apiClient, signIn, startTestBroker, TEST_ADMIN } from './support/broker.ts';
@@ -199,7 +199,7 @@ describe('login throttling', () => {
 
   it('slows guessing at one username from many addresses to 10 a minute, without locking it out', async () => {
     let now = Date.now();
-    t.services.throttle = new AttemptThrottle({ now: () => now });
+    t.services.throttle = new SignInThrottle({ now: () => now });
     await t.as('root', 'admin');
     for (let i = 0; i < 10; i++) {
       expect(await outcome(t.call({ remoteAddress: `198.51.100.${i}` }).auth.login({ username: 'root', password: 'guess' }))).toBe('UNAUTHORIZED');
@@ -208,6 +208,14 @@ describe('login throttling', () => {
     expect(error.code).toBe('TOO_MANY_REQUESTS');
     expect((error.cause as unknown as { retryAfterSeconds: number }).retryAfterSeconds).toBeLessThanOrEqual(60);
     now += 60_000;
+    expect(await outcome(t.call({ remoteAddress: '192.0.2.2' }).auth.login({ username: 'root', password: PASSWORD }))).toBe('OK');
+  });
+
+  it('lets a user in at once from an address it signed in from before, however many guesses come from elsewhere', async () => {
+    await t.as('root', 'admin');
+    expect(await outcome(t.call({ remoteAddress: '192.0.2.2' }).auth.login({ username: 'root', password: PASSWORD }))).toBe('OK');
+    for (let i = 0; i < 10; i++) await outcome(t.call({ remoteAddress: `198.51.100.${i}` }).auth.login({ username: 'root', password: 'guess' }));
+    expect(await outcome(t.call({ remoteAddress: '192.0.2.3' }).auth.login({ username: 'root', password: PASSWORD }))).toBe('TOO_MANY_REQUESTS');
     expect(await outcome(t.call({ remoteAddress: '192.0.2.2' }).auth.login({ username: 'root', password: PASSWORD }))).toBe('OK');
   });
 

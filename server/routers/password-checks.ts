@@ -1,7 +1,6 @@
 import { TRPCError } from '@trpc/server';
 import { findLogin } from '../../db/accounts.ts';
 import { Busy } from '../auth/bounded.ts';
-import { loginRules } from '../auth/login-throttle.ts';
 import { dummyHash, verifyPassword } from '../auth/password.ts';
 import type { Context } from '../trpc.ts';
 
@@ -29,7 +28,7 @@ export async function orBusy<T>(task: () => Promise<T>): Promise<T> {
  */
 export async function checkPassword(ctx: Context, username: string, password: string): Promise<NonNullable<ReturnType<typeof findLogin>> | undefined> {
   const user = findLogin(ctx.db, username);
-  const attempt = ctx.throttle.take(loginRules(username, user?.passwordHash, ctx.remoteAddress));
+  const attempt = ctx.throttle.take(username, user?.passwordHash, ctx.remoteAddress);
   if (!attempt.ok) {
     const retryAfterSeconds = Math.ceil(attempt.retryAfterMs / 1000);
     throw tooManyRequests(`Too many failed logins: try again in ${Math.ceil(retryAfterSeconds / 60)} minute(s)`, retryAfterSeconds, 'throttled');
@@ -46,6 +45,6 @@ export async function checkPassword(ctx: Context, username: string, password: st
     ctx.log.warn({ event: 'login.failed', username, remoteAddress: ctx.remoteAddress }, 'login failed');
     return undefined;
   }
-  ctx.throttle.release(attempt.slot);
+  ctx.throttle.succeeded(attempt.slot, username, ctx.remoteAddress);
   return user;
 }

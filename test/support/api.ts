@@ -9,6 +9,7 @@ import type { Role } from '../../db/schema.ts';
 import { startSession, SESSION_COOKIE } from '../../server/auth/actor.ts';
 import { hashPassword } from '../../server/auth/password.ts';
 import { createSealer, loadOrCreateKey } from '../../server/auth/seal.ts';
+import { SignInThrottle } from '../../server/auth/login-throttle.ts';
 import { AttemptThrottle } from '../../server/auth/throttle.ts';
 import { createDirectory } from '../../server/directory.ts';
 import { createMetrics } from '../../server/metrics.ts';
@@ -43,7 +44,7 @@ export function openTestApi() {
     broker,
     log,
     sealer,
-    throttle: new AttemptThrottle(),
+    throttle: new SignInThrottle(),
     reloadServerCertificate: () => void reloads++,
     listening: { port: 8080, tlsPort: 8443 },
     metrics: createMetrics({ broker: () => broker, writeQueue: () => 0 }),
