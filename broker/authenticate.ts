@@ -5,6 +5,8 @@ import type { Directory, StationCredentials, TenantSecurity } from './directory.
 import { Refusal } from './refusals.ts';
 
 const CHALLENGE = { 'WWW-Authenticate': 'Basic realm="OCPP", charset="UTF-8"' };
+/** When a station refused because too many password checks wait (BUSY) should come back. */
+export const BUSY_RETRY_AFTER_SECONDS = 5;
 
 function isTls(req: IncomingMessage): req is IncomingMessage & { socket: TLSSocket } {
   return 'encrypted' in req.socket && Boolean((req.socket as TLSSocket).encrypted);
@@ -12,21 +14,21 @@ function isTls(req: IncomingMessage): req is IncomingMessage & { socket: TLSSock
 
 /**
  * Checks a station against its tenant's security profile before the upgrade (see broker/README.md):
- * transport, registry, then Basic auth (profiles 1, 2) or the client certificate (profile 3).
- * Returns the registered station, if any; throws the Refusal the station gets.
+ * transport, registry (`station`, as found there), then Basic auth (profiles 1, 2) or the client certificate
+ * (profile 3). Throws the Refusal the station gets.
  */
 export async function authenticateStation(
   req: IncomingMessage,
   tenant: TenantSecurity,
   identity: string,
+  station: StationCredentials | undefined,
   directory: Directory,
-): Promise<StationCredentials | undefined> {
+): Promise<void> {
   const profile = tenant.stationProfile;
   const tls = isTls(req);
   if (profile >= 2 && !tls) throw new Refusal('TLS_REQUIRED', `profile ${profile} stations must use wss://`);
   if (profile === 1 && tls && !tenant.profile1OverTls) throw new Refusal('TLS_REFUSED');
 
-  const station = directory.station(tenant.id, identity);
   if (!station && !tenant.allowUnknownStations) throw new Refusal('UNKNOWN_STATION');
 
   if (profile === 1 || profile === 2) {
@@ -34,9 +36,9 @@ export async function authenticateStation(
     if (!credentials) throw new Refusal('UNAUTHENTICATED', 'Basic auth is required', undefined, CHALLENGE);
     if (credentials.username !== identity) throw new Refusal('UNAUTHENTICATED', 'the username is not the identity', undefined, CHALLENGE);
     if (station?.passwordHash) {
-      if (!(await directory.checkPassword(station.passwordHash, credentials.password))) {
-        throw new Refusal('UNAUTHENTICATED', 'wrong password', undefined, CHALLENGE);
-      }
+      const valid = await directory.checkPassword({ ...station, passwordHash: station.passwordHash }, credentials.password);
+      if (valid === 'busy') throw new Refusal('BUSY', undefined, undefined, { 'Retry-After': String(BUSY_RETRY_AFTER_SECONDS) });
+      if (!valid) throw new Refusal('UNAUTHENTICATED', 'wrong password', undefined, CHALLENGE);
     } else if (!(station === undefined && tenant.cpmsAuth === 'passthrough')) {
       // Only an unregistered station whose credentials go on to the CPMS may be left for the CPMS to judge.
       throw new Refusal('UNAUTHENTICATED', 'no password is set for this station', undefined, CHALLENGE);
@@ -53,7 +55,6 @@ export async function authenticateStation(
     });
     if (problem) throw new Refusal('BAD_CERTIFICATE', problem);
   }
-  return station;
 }
 
 /** `Authorization: Basic base64(username ":" password)`; the password as bytes (OCPP 1.6 keys may be binary). */

@@ -25,8 +25,11 @@ export interface StationCredentials {
 export interface Directory {
   tenant(slug: string): TenantSecurity | undefined;
   station(tenantId: number, identity: string): StationCredentials | undefined;
-  /** Compares the bytes of a Basic auth password with a station's stored hash. */
-  checkPassword(hash: string, password: Buffer): Promise<boolean>;
+  /**
+   * Compares the bytes of a Basic auth password with the station's stored hash (which it may upgrade);
+   * 'busy' when too many checks wait already.
+   */
+  checkPassword(station: StationCredentials & { passwordHash: string }, password: Buffer): Promise<boolean | 'busy'>;
   /** Profile 3 on the station leg: the roots station certificates must chain to. */
   stationCas(tenantId: number): X509Certificate[];
   /** The CPMS password stored for a station, opened. */
@@ -39,8 +42,21 @@ export interface Directory {
   authenticationFailed(failure: { tenant: string; identity: string; remoteAddress: string; reason: string }): void;
 }
 
-/** Counts failures per key; the broker keys station authentication failures by address. */
+/** At most `limit` attempts under `key` in any `windowMs`. */
+export interface ThrottleRule {
+  key: string;
+  limit: number;
+  windowMs: number;
+}
+
+export interface ThrottleSlot {
+  readonly taken: readonly { key: string; at: number }[];
+}
+
+/** Station authentication attempts, counted before they are checked (server/auth/throttle.ts). */
 export interface Throttle {
-  retryAfterMs(keys: string[]): number;
-  fail(keys: string[]): void;
+  /** Synchronously: a slot under every rule, or how long until there would be one. */
+  take(rules: readonly ThrottleRule[]): { ok: true; slot: ThrottleSlot } | { ok: false; retryAfterMs: number };
+  /** The attempt was not a failure. */
+  release(slot: ThrottleSlot): void;
 }

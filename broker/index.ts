@@ -3,28 +3,41 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import WebSocket, { WebSocketServer } from 'ws';
 import { CloseCode } from './close-codes.ts';
-import { Refusal, type RefusalCode } from './refusals.ts';
+import { Refusal } from './refusals.ts';
 import type { RouteHooks } from './route.ts';
 import { createSession, type Session } from './session.ts';
 import type { StationInfo } from './types.ts';
 import { authenticateStation, upstreamCredentials } from './authenticate.ts';
-import type { Directory, TenantSecurity, Throttle } from './directory.ts';
+import type { Directory, StationCredentials, TenantSecurity, Throttle, ThrottleRule } from './directory.ts';
 import { readUpgradeRequest, refuse, type UpgradeRequest } from './upgrade.ts';
 import { connectUpstream } from './upstream.ts';
 
 export { OCPP_PATH_PREFIX } from './upgrade.ts';
-export { Refusal } from './refusals.ts';
-export type { Directory, StationCredentials, TenantSecurity, Throttle } from './directory.ts';
+export { Refusal, refusals, type RefusalCode, type RefusalKind } from './refusals.ts';
+export type { Directory, StationCredentials, TenantSecurity, Throttle, ThrottleRule, ThrottleSlot } from './directory.ts';
 export type { Envelope } from './frame.ts';
 export type { RouteHooks } from './route.ts';
 export type { StationInfo } from './types.ts';
 
-/** Refusals that count as a failed authentication: throttled per address, logged and audited. */
-const AUTHENTICATION_FAILURES = new Set<RefusalCode>(['UNKNOWN_STATION', 'UNAUTHENTICATED', 'BAD_CERTIFICATE']);
+/**
+ * Failed station authentications (refusals of kind `auth`) allowed per window before THROTTLED: for one identity
+ * from one address, and from one address in all, counted apart for registered identities and unknown ones, so that
+ * unregistered stations behind a site's router never lock its registered stations out.
+ */
+export const STATION_AUTH_LIMITS = { windowMs: 15 * 60_000, perStation: 10, perAddress: 200 } as const;
+
+function stationAuthRules(request: UpgradeRequest, registered: boolean): ThrottleRule[] {
+  const { windowMs, perStation, perAddress } = STATION_AUTH_LIMITS;
+  const address = request.remoteAddress;
+  return [
+    { key: `station:${address}|${request.tenant.id}/${request.identity}`, limit: perStation, windowMs },
+    { key: `${registered ? 'address' : 'address-unknown'}:${address}`, limit: perAddress, windowMs },
+  ];
+}
 
 export interface BrokerOptions {
   directory: Directory;
-  /** Failed station authentications, counted per address. */
+  /** Station authentication attempts (STATION_AUTH_LIMITS). */
   authThrottle: Throttle;
   pingIntervalMs: number;
   upstreamConnectTimeoutMs: number;
@@ -83,7 +96,8 @@ export function createBroker(options: BrokerOptions): Broker {
 
       pending.add(abort);
       socket.once('close', onSocketClose);
-      const station = await authenticate(req, request);
+      const station = options.directory.station(request.tenant.id, request.identity);
+      await authenticate(req, request, station);
       const credentials = upstreamCredentials(req, request.tenant, request.identity, station, options.directory);
       const cpms = await connectUpstream({
         url: `${request.tenant.cpmsUrl}/${encodeURIComponent(request.identity)}`,
@@ -115,22 +129,28 @@ export function createBroker(options: BrokerOptions): Broker {
     }
   }
 
-  /** Station authentication, throttled per address: failures are counted, logged and audited. */
-  async function authenticate(req: IncomingMessage, request: UpgradeRequest) {
-    const keys = [`ip:${request.remoteAddress}`];
-    const waitMs = options.authThrottle.retryAfterMs(keys);
-    if (waitMs > 0) throw new Refusal('THROTTLED', undefined, undefined, { 'Retry-After': String(Math.ceil(waitMs / 1000)) });
+  /**
+   * Station authentication, throttled: the attempt takes its slots before anything is checked, and keeps them only
+   * when it fails to authenticate (a refusal of kind `auth`), which is also logged and audited.
+   */
+  async function authenticate(req: IncomingMessage, request: UpgradeRequest, station: StationCredentials | undefined) {
+    const attempt = options.authThrottle.take(stationAuthRules(request, station !== undefined));
+    if (!attempt.ok) {
+      throw new Refusal('THROTTLED', undefined, undefined, { 'Retry-After': String(Math.ceil(attempt.retryAfterMs / 1000)) });
+    }
     try {
-      return await authenticateStation(req, request.tenant, request.identity, options.directory);
+      await authenticateStation(req, request.tenant, request.identity, station, options.directory);
+      options.authThrottle.release(attempt.slot);
     } catch (error) {
-      if (error instanceof Refusal && AUTHENTICATION_FAILURES.has(error.code)) {
-        options.authThrottle.fail(keys);
+      if (error instanceof Refusal && error.kind === 'auth') {
         options.directory.authenticationFailed({
           tenant: request.tenant.slug,
           identity: request.identity,
           remoteAddress: request.remoteAddress,
           reason: error.message,
         });
+      } else {
+        options.authThrottle.release(attempt.slot);
       }
       throw error;
     }

@@ -116,6 +116,19 @@ export function touchToken(db: Db, id: number, at: Date): void {
   db.update(apiTokens).set({ lastUsedAt: at }).where(eq(apiTokens.id, id)).run();
 }
 
+/** Revokes every active token of a user; returns how many. */
+export function revokeTokensOf(db: Db, userId: number, at: Date): number {
+  return db.update(apiTokens).set({ revokedAt: at }).where(and(eq(apiTokens.userId, userId), isNull(apiTokens.revokedAt))).run().changes;
+}
+
+/** What a new password ends: the user's sessions and API tokens. Returns how many tokens were revoked. */
+export function endSessionsAndTokensOf(db: Db, userId: number, at = new Date()): number {
+  return db.transaction(() => {
+    removeSessionsOf(db, userId);
+    return revokeTokensOf(db, userId, at);
+  });
+}
+
 export function revokeToken(db: Db, id: number, at: Date): void {
   db.update(apiTokens).set({ revokedAt: at }).where(and(eq(apiTokens.id, id), isNull(apiTokens.revokedAt))).run();
 }

@@ -47,7 +47,7 @@ export const stations = sqliteTable(
       .references(() => tenants.id, { onDelete: 'cascade' }),
     identity: text().notNull(),
     description: text().notNull().default(''),
-    /** The station's Basic auth password (profiles 1 and 2), hashed as the bytes it sends. */
+    /** The station's Basic auth password (profiles 1 and 2): HMAC-SHA256 of the bytes it sends (scrypt before). */
     passwordHash: text('password_hash'),
     /** The password the broker sends the CPMS for this station, sealed (server/auth/seal.ts). */
     cpmsPasswordSealed: text('cpms_password_sealed'),

@@ -61,6 +61,11 @@ export function updateStation(
   return row && view(row);
 }
 
+/** Stores a station's password hash in a newer form, unless the password was changed meanwhile. */
+export function upgradeStationPasswordHash(db: Db, id: number, from: string, to: string): void {
+  db.update(stations).set({ passwordHash: to }).where(and(eq(stations.id, id), eq(stations.passwordHash, from))).run();
+}
+
 export function removeStation(db: Db, id: number): void {
   db.delete(stations).where(eq(stations.id, id)).run();
 }

@@ -11,7 +11,8 @@ import { openDatabase } from '../db/index.ts';
 import { SESSION_IDLE_MS, SESSION_MAX_AGE_MS } from './auth/actor.ts';
 import { createFirstAdmin } from './auth/first-admin.ts';
 import { createSealer, loadOrCreateKey } from './auth/seal.ts';
-import { LoginThrottle } from './auth/throttle.ts';
+import { SignInThrottle } from './auth/login-throttle.ts';
+import { AttemptThrottle } from './auth/throttle.ts';
 import type { Config } from './config.ts';
 import { lockDataDir } from './data-dir.ts';
 import { createDirectory } from './directory.ts';
@@ -39,8 +40,6 @@ export interface RunningServer {
 /** Links still open this long into a shutdown are ended without a close handshake. */
 const CLOSE_LINKS_TIMEOUT_MS = 3_000;
 const DAY_MS = 24 * 60 * 60_000;
-/** Failed station authentications from one address before it is refused (429) for the rest of 15 minutes. */
-const STATION_AUTH_FAILURES_LIMIT = 10;
 
 /**
  * Starts the broker: the database and its secrets, the proxy, then the same handlers on two listeners:
@@ -77,7 +76,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     directory: createDirectory(store.db, sealer, log),
     hooksFor: (session) => combineHooks(observers(session), metrics.hooks),
     onRefused: metrics.refused,
-    authThrottle: new LoginThrottle({ limit: STATION_AUTH_FAILURES_LIMIT }),
+    authThrottle: new AttemptThrottle(),
     pingIntervalMs: config.pingIntervalMs,
     upstreamConnectTimeoutMs: config.upstreamConnectTimeoutMs,
     maxPayloadBytes: config.maxPayloadBytes,
@@ -91,7 +90,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     broker,
     log,
     sealer,
-    throttle: new LoginThrottle(),
+    throttle: new SignInThrottle(),
     reloadServerCertificate: () => httpsServer.setSecureContext({ ...TLS_SETTINGS, ...serverCredentials(store.db, sealer) }),
     listening: { port: 0, tlsPort: 0 },
     metrics,

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import pkg from '../package.json' with { type: 'json' };
-import { countAdmins, createUser, findLogin, removeSessionsOf, updateUser, appendAudit } from '../db/accounts.ts';
+import { countAdmins, createUser, endSessionsAndTokensOf, findLogin, updateUser, appendAudit } from '../db/accounts.ts';
 import { openDatabase } from '../db/index.ts';
 import { passwordSchema, usernameSchema } from '../db/validation.ts';
 import { startServer } from './app.ts';
@@ -19,7 +19,7 @@ const COMMANDS = `Commands:
   backup <file>                  copy the database (and its key, as <file>.key) while the broker runs
   restore <file>                 put a backup in place (the broker must be stopped)
   admin create <username>        create an admin; the password comes from BROKER_ADMIN_PASSWORD or standard input
-  admin reset-password <username>  set a user's password (same source) and end their sessions
+  admin reset-password <username>  set a user's password (same source), end their sessions and tokens, lift their sign-in throttle
   migrate                        apply pending database migrations (a backup is written first)`;
 
 export function helpText(): string {
@@ -127,10 +127,11 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
           console.log(`Created the admin "${user.username}"${countAdmins(store.db) === 1 ? ' (the first one)' : ''}`);
         } else {
           if (!existing) throw new ConfigError(`No user "${username.data}"`);
+          // A running broker's sign-in throttle is keyed to the password hash: the new one starts with a clean slate.
           updateUser(store.db, existing.id, { passwordHash });
-          removeSessionsOf(store.db, existing.id);
-          appendAudit(store.db, { actor: 'cli', action: 'user.password', target: `user:${existing.username}` });
-          console.log(`Set a new password for "${existing.username}" and ended their sessions`);
+          const tokensRevoked = endSessionsAndTokensOf(store.db, existing.id);
+          appendAudit(store.db, { actor: 'cli', action: 'user.password', target: `user:${existing.username}`, after: { tokensRevoked } });
+          console.log(`Set a new password for "${existing.username}", ended their sessions and revoked their ${tokensRevoked} API token(s)`);
         }
       } finally {
         store.close();

@@ -1,13 +1,14 @@
-import { createHash, type X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Directory } from '../broker/index.ts';
 import { appendAudit } from '../db/accounts.ts';
 import { certificatesOf } from '../db/certificates.ts';
 import type { Db } from '../db/index.ts';
-import { findSealedCpmsPassword, findStationCredentials } from '../db/stations.ts';
+import { findSealedCpmsPassword, findStationCredentials, upgradeStationPasswordHash } from '../db/stations.ts';
 import { getTenantBySlug } from '../db/tenants.ts';
-import { verifyPassword } from './auth/password.ts';
+import { Busy } from './auth/bounded.ts';
 import type { Sealer } from './auth/seal.ts';
+import { stationPasswordKey, verifyStationPassword } from './auth/station-password.ts';
 import { parseCertificates } from './tls/x509.ts';
 
 /** Where each sealed value lives: the context it is sealed with (server/auth/seal.ts). */
@@ -16,24 +17,26 @@ export const sealContext = {
   privateKey: (certificateId: number) => `certificate:${certificateId}:key`,
 };
 
-/** Station passwords that verified recently, so a reconnecting station does not cost a scrypt run each time. */
-const VERIFIED_LIMIT = 10_000;
-
 /** The broker's view of the database: tenants, stations and the sealed secrets it opens on the way. */
 export function createDirectory(db: Db, sealer: Sealer, log: Logger): Directory {
-  const verified = new Map<string, true>();
+  const passwordKey = stationPasswordKey(sealer);
 
   return {
     tenant: (slug) => getTenantBySlug(db, slug),
     station: (tenantId, identity) => findStationCredentials(db, tenantId, identity),
 
-    async checkPassword(hash, password) {
-      const key = createHash('sha256').update(hash).update('\0').update(password).digest('base64');
-      if (verified.has(key)) return true;
-      if (!(await verifyPassword(password, hash))) return false;
-      if (verified.size >= VERIFIED_LIMIT) verified.delete(verified.keys().next().value!);
-      verified.set(key, true);
-      return true;
+    async checkPassword(station, password) {
+      try {
+        const { valid, upgrade } = await verifyStationPassword(password, station.passwordHash, passwordKey);
+        if (upgrade) {
+          upgradeStationPasswordHash(db, station.id, station.passwordHash, upgrade);
+          log.info({ event: 'station.password_upgraded', stationId: station.id }, 'station password hash upgraded from scrypt to HMAC');
+        }
+        return valid;
+      } catch (error) {
+        if (error instanceof Busy) return 'busy';
+        throw error;
+      }
     },
 
     stationCas: (tenantId) => pems(certificatesOf(db, 'station-ca', tenantId)).flatMap(parseCertificates) as X509Certificate[],

@@ -14,6 +14,7 @@ import { actorName, authenticate } from './auth/actor.ts';
 import { backup } from './backup.ts';
 import { paths } from './paths.ts';
 import { appRouter } from './routers/index.ts';
+import { MAX_BATCH_SIZE } from './routers/limits.ts';
 import { createContext, type Services } from './trpc.ts';
 
 /** What both listeners (http and https) answer: /healthz, the API at /trpc, and the UI everywhere else. */
@@ -31,6 +32,7 @@ export function createRequestHandler(services: Services, health: Health): Reques
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: '/trpc/',
+    maxBatchSize: MAX_BATCH_SIZE,
     createContext: ({ req, res }) =>
       createContext(services, {
         headers: req.headers,

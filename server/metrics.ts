@@ -1,11 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Broker, Refusal, RouteHooks } from '../broker/index.ts';
 
-/** Refusals that mean the CPMS could not take a station. */
-const CPMS_FAILURES = new Set(['CPMS_REFUSED', 'CPMS_UNREACHABLE', 'CPMS_TIMEOUT', 'CPMS_CREDENTIALS_MISSING']);
-/** Refusals that mean a station could not prove who it is. */
-const AUTHENTICATION_FAILURES = new Set(['UNKNOWN_STATION', 'UNAUTHENTICATED', 'BAD_CERTIFICATE', 'THROTTLED']);
-
 export type Metrics = ReturnType<typeof createMetrics>;
 
 /** The broker's Prometheus metrics (served at /metrics), with the process's own. */
@@ -71,8 +66,9 @@ export function createMetrics(sources: { broker: () => Broker; writeQueue: () =>
       },
     } satisfies RouteHooks,
     refused(refusal: Refusal, tenant: string | undefined) {
-      if (CPMS_FAILURES.has(refusal.code)) cpmsFailures.inc({ tenant: tenant ?? '', status: String(refusal.status) });
-      else if (AUTHENTICATION_FAILURES.has(refusal.code)) authenticationFailures.inc({ kind: 'station', tenant: tenant ?? '' });
+      // The refusal's kind (broker/refusals.ts) says which it is; THROTTLED is not itself a failed authentication.
+      if (refusal.kind === 'cpms') cpmsFailures.inc({ tenant: tenant ?? '', status: String(refusal.status) });
+      else if (refusal.kind === 'auth') authenticationFailures.inc({ kind: 'station', tenant: tenant ?? '' });
     },
     adminLoginFailed() {
       authenticationFailures.inc({ kind: 'admin', tenant: '' });

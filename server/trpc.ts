@@ -8,7 +8,7 @@ import type { Db } from '../db/index.ts';
 import { actorName, authenticate, type Actor } from './auth/actor.ts';
 import type { Sealer } from './auth/seal.ts';
 import type { Metrics } from './metrics.ts';
-import type { LoginThrottle } from './auth/throttle.ts';
+import type { SignInThrottle } from './auth/login-throttle.ts';
 
 /** What lives as long as the server. */
 export interface Services {
@@ -16,8 +16,8 @@ export interface Services {
   broker: Broker;
   log: Logger;
   sealer: Sealer;
-  /** Failed admin logins. */
-  throttle: LoginThrottle;
+  /** Sign-in attempts (and password changes): server/auth/login-throttle.ts. */
+  throttle: SignInThrottle;
   /** Makes the TLS listener use the server certificates now in the database. */
   reloadServerCertificate: () => void;
   /** The ports the broker listens on, once it does. */
@@ -55,7 +55,9 @@ export function createContext(services: Services, request: RequestInfo): Context
 
 const t = initTRPC.context<Context>().create({
   errorFormatter({ shape, error }) {
-    const data = { ...shape.data, stack: undefined, retryAfterSeconds: (error.cause as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds };
+    const cause = error.cause as { retryAfterSeconds?: number; reason?: string } | undefined;
+    // TOO_MANY_REQUESTS: when to come back, and whether for failed attempts ('throttled') or a full queue ('busy').
+    const data = { ...shape.data, stack: undefined, retryAfterSeconds: cause?.retryAfterSeconds, reason: cause?.reason };
     if (!(error.cause instanceof ZodError)) return { ...shape, data };
     // Field-level messages for forms, from the same zod schemas the UI uses.
     return { ...shape, message: z.prettifyError(error.cause), data: { ...data, fieldErrors: z.flattenError(error.cause).fieldErrors } };

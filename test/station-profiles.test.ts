@@ -224,7 +224,7 @@ describe('security profile 3: mutual TLS', () => {
 });
 
 describe('failed station authentications', () => {
-  it('are refused for 15 minutes (429) after 10 from one address', async () => {
+  it('are refused for 15 minutes (429) after 10 for one station from one address', async () => {
     const w = await world({ stationProfile: 1 });
     try {
       await register(w, 'CP-1', { value: 'a station password' });

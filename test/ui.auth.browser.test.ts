@@ -261,7 +261,8 @@ describe('signing in to the admin UI', () => {
     await field('New password').fill(newPassword);
     await field('Repeat new password').fill(newPassword);
     await page.getByRole('button', { name: 'Change password' }).click();
-    await expect.poll(() => errorUnder('Current password')).toBe('The current password is wrong');
+    // One scrypt run: more than the default second on a busy machine.
+    await expect.poll(() => errorUnder('Current password'), { timeout: 10_000 }).toBe('The current password is wrong');
 
     await field('Current password').fill(VIEWER.password);
     await page.getByRole('button', { name: 'Change password' }).click();

@@ -1,6 +1,7 @@
 import { createTRPCClient, httpBatchLink } from '@trpc/client';
 import type { inferRouterOutputs } from '@trpc/server';
 import type { AppRouter } from '../../server/routers/index.ts';
+import { MAX_BATCH_SIZE } from '../../server/routers/limits.ts';
 import { sessionLink } from './session.ts';
 
 /**
@@ -8,7 +9,7 @@ import { sessionLink } from './session.ts';
  * The session cookie goes along by itself; `sessionLink` notices when the session has ended.
  */
 export const trpc = createTRPCClient<AppRouter>({
-  links: [sessionLink, httpBatchLink({ url: '/trpc' })],
+  links: [sessionLink, httpBatchLink({ url: '/trpc', maxItems: MAX_BATCH_SIZE })],
 });
 
 // No transformer: dates arrive as ISO strings, and these types say so.

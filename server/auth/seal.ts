@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 
 /**
@@ -11,6 +11,8 @@ export interface Sealer {
   seal(plaintext: string | Buffer, context: string): string;
   /** Throws when the value was sealed under another key or context, or was altered. */
   open(sealed: string, context: string): Buffer;
+  /** A key of its own for `purpose` (HKDF-SHA256 of the sealing key), e.g. to key station password hashes. */
+  deriveKey(purpose: string): Buffer;
 }
 
 const VERSION = 'v1';
@@ -48,5 +50,6 @@ export function createSealer(key: Buffer): Sealer {
         .setAuthTag(Buffer.from(tag, 'base64url'));
       return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]);
     },
+    deriveKey: (purpose) => Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), `ocpp-broker:${purpose}`, KEY_BYTES)),
   };
 }

@@ -1,9 +1,10 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
-import { appendAudit, countAdmins, createUser, findLogin, removeSession, removeSessionsOf, updateUser } from '../../db/accounts.ts';
+import { appendAudit, countAdmins, createUser, endSessionsAndTokensOf, removeSession, updateUser } from '../../db/accounts.ts';
 import { credentialsSchema, passwordSchema } from '../../db/validation.ts';
 import { clearedSessionCookie, sessionCookie, startSession } from '../auth/actor.ts';
-import { dummyHash, hashPassword, verifyPassword } from '../auth/password.ts';
+import { hashPassword } from '../auth/password.ts';
+import { checkPassword, orBusy } from './password-checks.ts';
 import { audit, publicProcedure, router, viewerProcedure, type Context } from '../trpc.ts';
 
 function signIn(ctx: Context, userId: number): void {
@@ -16,7 +17,7 @@ export const authRouter = router({
 
   /** Public, once: creates the first admin and signs it in. Refused as soon as an admin exists. */
   setup: publicProcedure.input(credentialsSchema).mutation(async ({ ctx, input }) => {
-    const passwordHash = await hashPassword(input.password);
+    const passwordHash = await orBusy(() => hashPassword(input.password));
     const user = ctx.db.transaction(() => {
       if (countAdmins(ctx.db) > 0) throw new TRPCError({ code: 'FORBIDDEN', message: 'An admin exists already' });
       return createUser(ctx.db, { username: input.username, passwordHash, role: 'admin' });
@@ -27,33 +28,15 @@ export const authRouter = router({
     return { username: user.username, role: user.role };
   }),
 
-  /** Public. Five failures for a username or from an address within 15 minutes block both for the rest of that time. */
+  /** Public; throttled (server/auth/login-throttle.ts). */
   login: publicProcedure
     .input(z.object({ username: z.string().trim().toLowerCase().max(64), password: z.string().max(1024) }))
     .mutation(async ({ ctx, input }) => {
       if (countAdmins(ctx.db) === 0) {
         throw new TRPCError({ code: 'PRECONDITION_FAILED', message: 'Create the first admin first' });
       }
-      const keys = [`user:${input.username}`, `ip:${ctx.remoteAddress}`];
-      const waitMs = ctx.throttle.retryAfterMs(keys);
-      if (waitMs > 0) {
-        const retryAfterSeconds = Math.ceil(waitMs / 1000);
-        throw new TRPCError({
-          code: 'TOO_MANY_REQUESTS',
-          message: `Too many failed logins: try again in ${Math.ceil(retryAfterSeconds / 60)} minute(s)`,
-          cause: Object.assign(new Error('throttled'), { retryAfterSeconds }),
-        });
-      }
-      const user = findLogin(ctx.db, input.username);
-      const valid = await verifyPassword(input.password, user?.passwordHash ?? (await dummyHash()));
-      if (!user || !valid) {
-        ctx.throttle.fail(keys);
-        ctx.metrics.adminLoginFailed();
-        ctx.log.warn({ event: 'login.failed', username: input.username, remoteAddress: ctx.remoteAddress }, 'login failed');
-        throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Wrong username or password' });
-      }
-      // Both counts start afresh: a colleague's typos behind the same office address lock nobody out for long.
-      for (const key of keys) ctx.throttle.forget(key);
+      const user = await checkPassword(ctx, input.username, input.password);
+      if (!user) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Wrong username or password' });
       ctx.log.info({ event: 'login', username: user.username, remoteAddress: ctx.remoteAddress }, 'signed in');
       signIn(ctx, user.id);
       return { username: user.username, role: user.role };
@@ -73,18 +56,19 @@ export const authRouter = router({
     ports: ctx.listening,
   })),
 
-  /** Any user may change their own password; their other sessions end. */
+  /**
+   * Any user may change their own password, throttled as sign-ins are; their other sessions and all their API tokens
+   * end (the one making this call too).
+   */
   changePassword: viewerProcedure
     .input(z.object({ currentPassword: z.string().max(1024), newPassword: passwordSchema }))
     .mutation(async ({ ctx, input }) => {
-      const login = findLogin(ctx.db, ctx.actor.user.username);
-      if (!login || !(await verifyPassword(input.currentPassword, login.passwordHash))) {
-        throw new TRPCError({ code: 'BAD_REQUEST', message: 'The current password is wrong' });
-      }
-      updateUser(ctx.db, login.id, { passwordHash: await hashPassword(input.newPassword) });
-      removeSessionsOf(ctx.db, login.id);
+      const login = await checkPassword(ctx, ctx.actor.user.username, input.currentPassword);
+      if (!login) throw new TRPCError({ code: 'BAD_REQUEST', message: 'The current password is wrong' });
+      updateUser(ctx.db, login.id, { passwordHash: await orBusy(() => hashPassword(input.newPassword)) });
+      const tokensRevoked = endSessionsAndTokensOf(ctx.db, login.id);
       if (ctx.actor.via === 'session') signIn(ctx, login.id);
-      audit(ctx, 'user.password', `user:${login.username}`);
-      return { changed: true };
+      audit(ctx, 'user.password', `user:${login.username}`, { after: { tokensRevoked } });
+      return { changed: true, tokensRevoked };
     }),
 });

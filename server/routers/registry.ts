@@ -10,7 +10,7 @@ import {
 } from '../../db/stations.ts';
 import { getTenant } from '../../db/tenants.ts';
 import { stationCreateSchema, stationPasswordSchema } from '../../db/validation.ts';
-import { hashPassword } from '../auth/password.ts';
+import { hashStationPassword, stationPasswordKey } from '../auth/station-password.ts';
 import { sealContext } from '../directory.ts';
 import { adminProcedure, audit, router, viewerProcedure, type Context } from '../trpc.ts';
 
@@ -73,9 +73,9 @@ export const registryRouter = router({
   /** Sets or rotates the station's Basic auth password; null removes it. Stored as a hash of its bytes. */
   setPassword: adminProcedure
     .input(byId.extend({ password: stationPasswordSchema.nullable() }))
-    .mutation(async ({ ctx, input }) => {
+    .mutation(({ ctx, input }) => {
       found(getStation(ctx.db, input.id));
-      const passwordHash = input.password === null ? null : await hashPassword(input.password);
+      const passwordHash = input.password === null ? null : hashStationPassword(input.password, stationPasswordKey(ctx.sealer));
       const after = found(updateStation(ctx.db, input.id, { passwordHash }));
       audit(ctx, 'station.password', target(ctx, after), { after: { passwordSet: after.passwordSet } });
       return after;

@@ -1,9 +1,10 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
-import { countAdmins, createUser, getUser, listUsers, removeSessionsOf, removeUser, updateUser, type UserView } from '../../db/accounts.ts';
+import { countAdmins, createUser, endSessionsAndTokensOf, getUser, listUsers, removeUser, updateUser, type UserView } from '../../db/accounts.ts';
 import { userCreateSchema, userUpdateSchema } from '../../db/validation.ts';
 import { hashPassword } from '../auth/password.ts';
 import { adminProcedure, audit, router } from '../trpc.ts';
+import { orBusy } from './password-checks.ts';
 
 function found(user: UserView | undefined): UserView {
   if (!user) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such user' });
@@ -16,7 +17,7 @@ export const usersRouter = router({
   list: adminProcedure.query(({ ctx }) => listUsers(ctx.db)),
 
   create: adminProcedure.input(userCreateSchema).mutation(async ({ ctx, input }) => {
-    const passwordHash = await hashPassword(input.password);
+    const passwordHash = await orBusy(() => hashPassword(input.password));
     try {
       const user = createUser(ctx.db, { username: input.username, passwordHash, role: input.role });
       audit(ctx, 'user.create', `user:${user.username}`, { after: user });
@@ -29,19 +30,20 @@ export const usersRouter = router({
     }
   }),
 
-  /** A new password ends the user's sessions. */
+  /** A new password ends the user's sessions and API tokens. */
   update: adminProcedure.input(userUpdateSchema).mutation(async ({ ctx, input }) => {
-    const passwordHash = input.password === undefined ? undefined : await hashPassword(input.password);
+    const password = input.password;
+    const passwordHash = password === undefined ? undefined : await orBusy(() => hashPassword(password));
     return ctx.db.transaction(() => {
       const before = found(getUser(ctx.db, input.id));
       if (before.role === 'admin' && input.role === 'viewer' && countAdmins(ctx.db) === 1) throw lastAdmin();
       const after = found(updateUser(ctx.db, input.id, { role: input.role, passwordHash }));
-      if (passwordHash) removeSessionsOf(ctx.db, input.id);
+      const tokensRevoked = passwordHash ? endSessionsAndTokensOf(ctx.db, input.id) : 0;
       audit(ctx, 'user.update', `user:${after.username}`, {
         before,
-        after: passwordHash ? { ...after, password: 'changed' } : after,
+        after: passwordHash ? { ...after, password: 'changed', tokensRevoked } : after,
       });
-      return after;
+      return { ...after, tokensRevoked };
     });
   }),
 

@@ -9,7 +9,8 @@ import type { Role } from '../../db/schema.ts';
 import { startSession, SESSION_COOKIE } from '../../server/auth/actor.ts';
 import { hashPassword } from '../../server/auth/password.ts';
 import { createSealer, loadOrCreateKey } from '../../server/auth/seal.ts';
-import { LoginThrottle } from '../../server/auth/throttle.ts';
+import { SignInThrottle } from '../../server/auth/login-throttle.ts';
+import { AttemptThrottle } from '../../server/auth/throttle.ts';
 import { createDirectory } from '../../server/directory.ts';
 import { createMetrics } from '../../server/metrics.ts';
 import { paths } from '../../server/paths.ts';
@@ -31,7 +32,7 @@ export function openTestApi() {
   const sealer = createSealer(loadOrCreateKey(path.join(dir, 'secret.key')));
   const broker = createBroker({
     directory: createDirectory(store.db, sealer, log),
-    authThrottle: new LoginThrottle(),
+    authThrottle: new AttemptThrottle(),
     pingIntervalMs: 30_000,
     upstreamConnectTimeoutMs: 1_000,
     maxPayloadBytes: 1024 * 1024,
@@ -43,7 +44,7 @@ export function openTestApi() {
     broker,
     log,
     sealer,
-    throttle: new LoginThrottle(),
+    throttle: new SignInThrottle(),
     reloadServerCertificate: () => void reloads++,
     listening: { port: 8080, tlsPort: 8443 },
     metrics: createMetrics({ broker: () => broker, writeQueue: () => 0 }),
