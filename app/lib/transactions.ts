@@ -61,7 +61,7 @@ function exclusiveEnd(value: string): string | undefined {
 export function filterErrors(filter: Pick<TransactionFilter, 'from' | 'to'>): FieldErrors {
   const errors: FieldErrors = {};
   for (const key of ['from', 'to'] as const) {
-    if (filter[key] && dayBound(filter[key], 'start') === undefined) errors[key] = ['Not a date (year-month-day)'];
+    if (filter[key] && !isDay(filter[key])) errors[key] = ['Not a date (year-month-day)'];
   }
   if (!errors.from && !errors.to && filter.from && filter.to && filter.from > filter.to) {
     errors.from = ['After the To date: no session could match'];
@@ -74,4 +74,13 @@ export function sessionSeconds(t: { startedAt: string | null; stoppedAt: string 
   if (!t.startedAt) return undefined;
   const end = t.stoppedAt ? Date.parse(t.stoppedAt) : t.state === 'active' ? now.getTime() : undefined;
   return end === undefined ? undefined : Math.max(0, (end - Date.parse(t.startedAt)) / 1000);
+}
+
+/** A real calendar day as "2026-11-24" (not "2026-02-30"). */
+function isDay(value: string): boolean {
+  const start = dayBound(value, 'start');
+  if (!start) return false;
+  const date = new Date(start);
+  const local = `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, '0')}-${String(date.getDate()).padStart(2, '0')}`;
+  return local === value;
 }
