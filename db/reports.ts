@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gte, inArray, isNull, lte, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gte, inArray, isNull, lte, max, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './index.ts';
 import { connectorStatus, drivers, meterSamples, stationFacts, transactions } from './schema.ts';
 
@@ -83,8 +83,14 @@ export function energyByDriverMonth(db: Db, filter: TransactionFilter) {
     .all();
 }
 
-/** What the broker knows of one station: its boot facts, connectors, and its transactions now active. */
+/**
+ * What the broker knows of one station: its boot facts, connectors, its transactions now active with their last
+ * power reading, and when it last heard of the station (the latest of its boot, statuses and readings).
+ * OCPP 1.6 connectors come with `evseId` null: the observer stores them under EVSE 0, which in 2.0.1 terms is the
+ * station as a whole (2.0.1 StatusNotifications always name an EVSE from 1).
+ */
 export function stationDetail(db: Db, tenantId: number, identity: string) {
+  const ofStation = and(eq(meterSamples.tenantId, tenantId), eq(meterSamples.identity, identity));
   const facts = db
     .select({
       vendor: stationFacts.vendor,
@@ -101,9 +107,25 @@ export function stationDetail(db: Db, tenantId: number, identity: string) {
     .from(connectorStatus)
     .where(and(eq(connectorStatus.tenantId, tenantId), eq(connectorStatus.identity, identity)))
     .orderBy(connectorStatus.evseId, connectorStatus.connectorId)
-    .all();
-  const active = listTransactions(db, { tenantId, identity }, { limit: 20, offset: 0 }).transactions.filter((t) => t.state === 'active');
-  return { facts: facts ?? null, connectors, active };
+    .all()
+    .map((c) => ({ ...c, evseId: c.evseId === 0 ? null : c.evseId }));
+  const active = listTransactions(db, { tenantId, identity }, { limit: 20, offset: 0 })
+    .transactions.filter((t) => t.state === 'active')
+    .map((t) => {
+      const power = db
+        .select({ value: meterSamples.value, at: meterSamples.at })
+        .from(meterSamples)
+        .where(and(eq(meterSamples.transactionRef, t.id), eq(meterSamples.measurand, 'Power.Active.Import'), isNull(meterSamples.phase)))
+        .orderBy(desc(meterSamples.at))
+        .limit(1)
+        .get();
+      const reading = db.select({ at: max(meterSamples.at) }).from(meterSamples).where(eq(meterSamples.transactionRef, t.id)).get();
+      return { ...t, powerW: power?.value ?? null, powerAt: power?.at ?? null, lastReadingAt: reading?.at ?? null };
+    });
+  const lastSample = db.select({ at: max(meterSamples.at) }).from(meterSamples).where(ofStation).get()?.at ?? null;
+  const heard = [facts?.bootedAt, lastSample, ...connectors.map((c) => c.at)].filter((at): at is Date => at instanceof Date);
+  const lastHeardAt = heard.length === 0 ? null : new Date(Math.max(...heard.map((at) => at.getTime())));
+  return { facts: facts ?? null, connectors, active, lastHeardAt };
 }
 
 /** Power (W) and energy register (Wh) samples of a station over a period, oldest first, for a chart. */

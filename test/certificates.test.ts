@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { TRPCError } from '@trpc/server';
+import { z, ZodError } from 'zod';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openTestApi, type TestApi } from './support/api.ts';
 import { createCa, type Ca } from './support/pki.ts';
@@ -59,6 +60,23 @@ describe('uploads', () => {
     ]);
     const squeeze = (pem: string) => pem.replace(/\s+/g, '');
     expect(squeeze(await api.certificates.serverPem())).toBe(squeeze(ec.chainPem + rsa2.chainPem));
+  });
+
+  it('refuse a server or client certificate as a CA root, with a message under the certificate field', async () => {
+    const tenant = await api.tenants.create({ name: 'Acme', slug: 'acme', cpmsUrl: 'wss://cpms.example.com' });
+    const server = await ca.issue({ subject: 'CN=cpms.example.com', usage: 'server', dns: ['cpms.example.com'] });
+    const client = await ca.issue({ subject: 'CN=CP-1', usage: 'client' });
+    for (const [kind, pem] of [['cpms-ca', server.certPem], ['station-ca', client.certPem], ['cpms-ca', `${server.certPem}${ca.certPem}`]] as const) {
+      const error = await api.certificates.uploadCa({ tenantId: tenant.id, kind, certificatePem: pem }).then(() => undefined, (e: unknown) => e);
+      expect(error).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/is not a CA \(its basic constraints lack CA:TRUE\)/) });
+      const cause = (error as TRPCError).cause;
+      expect(cause).toBeInstanceOf(ZodError);
+      expect(z.flattenError(cause as ZodError).fieldErrors).toEqual({ certificatePem: [(error as TRPCError).message] });
+    }
+    expect((await api.certificates.list()).filter((c) => c.tenantId === tenant.id)).toEqual([]);
+
+    const [uploaded] = await api.certificates.uploadCa({ tenantId: tenant.id, kind: 'cpms-ca', certificatePem: ca.certPem });
+    expect(uploaded).toMatchObject({ kind: 'cpms-ca', certificate: { subject: 'CN=Test CA, O=Acme' } });
   });
 
   it('refuse to remove the last server certificate', async () => {

@@ -82,6 +82,9 @@ describe('an OCPP 1.6 charging session', () => {
     const live = await transaction('CP16', 'active');
     expect(await eventually(async () => (await transaction('CP16', 'active')).energyWh === 500 || undefined)).toBe(true);
     expect(live).toMatchObject({ meterStartWh: 1000, meterStopWh: null });
+    const during = await broker.api.transactions.station.query({ tenantId, identity: 'CP16' });
+    expect(during.active).toEqual([expect.objectContaining({ id: live.id, energyWh: 500, powerW: 7400, powerAt: iso(10), lastReadingAt: iso(10) })]);
+    expect(Date.parse(during.lastHeardAt!)).toBeGreaterThanOrEqual(Date.parse(iso(10)));
     const stop = { transactionId, meterStop: 3500, timestamp: iso(20), reason: 'Local', transactionData: [{ timestamp: iso(20), sampledValue: [{ value: '3500', context: 'Transaction.End' }] }] };
     await cp.call('StopTransaction', stop);
 
@@ -111,7 +114,7 @@ describe('an OCPP 1.6 charging session', () => {
 
     const detail = await broker.api.transactions.station.query({ tenantId, identity: 'CP16' });
     expect(detail.facts).toMatchObject({ vendor: 'Alfen', model: 'Eve', serialNumber: 'SN-1', firmwareVersion: '6.1' });
-    expect(detail.connectors).toEqual([expect.objectContaining({ evseId: 0, connectorId: 1, status: 'Charging', errorCode: 'NoError' })]);
+    expect(detail.connectors).toEqual([expect.objectContaining({ evseId: null, connectorId: 1, status: 'Charging', errorCode: 'NoError' })]);
 
     // Stations repeat StopTransaction after a reboot, and send -1 for transactions nobody numbered.
     await cp.call('StopTransaction', { ...stop, meterStop: 9999, timestamp: iso(50), reason: 'Reboot' });

@@ -136,7 +136,7 @@ describe('signing in to the admin UI', () => {
     await page.getByRole('heading', { name: 'Users' }).waitFor();
 
     // The last admin cannot be demoted; the refusal shows in the list.
-    await page.getByRole('button', { name: 'Make root a viewer' }).click();
+    await page.getByRole('button', { name: 'Make viewer: root' }).click();
     await alert().filter({ hasText: 'The last admin cannot be removed or demoted' }).waitFor();
 
     await field('Username').fill(VIEWER.username);
@@ -211,7 +211,7 @@ describe('signing in to the admin UI', () => {
     const actions = await auditColumn(3);
     expect(actions.indexOf('token.revoke')).toBeLessThan(actions.indexOf('token.create'));
 
-    await tokenCreated.getByRole('button', { name: /details/ }).click();
+    await tokenCreated.getByRole('button', { name: /^Details/ }).click();
     const details = page.locator('table.diff');
     expect(await details.getByRole('row').filter({ hasText: 'owner' }).getByRole('cell').allInnerTexts()).toEqual(['—', 'root']);
 

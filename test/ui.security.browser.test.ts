@@ -110,7 +110,9 @@ describe('security profiles in the admin UI', () => {
     await page.getByRole('button', { name: 'Create tenant' }).click();
 
     await expect.poll(() => errorUnder('CPMS URL')).toBe('Profile 2 toward the CPMS needs a wss:// URL');
-    expect(await groupError('Password toward the CPMS')).toMatch(/^Pass-through needs stations on profile 1 or 2/);
+    // Stations on profile 0 send no header to pass on: the form chose a stored password toward the CPMS by itself.
+    expect(await groupError('Password toward the CPMS')).toBeNull();
+    expect(await radio('Password toward the CPMS', /^Stored/).isChecked()).toBe(true);
     expect(await broker.api.tenants.list.query()).toEqual([]);
 
     await radio('CPMS profile', /^Profile 0\b/).check();
@@ -293,5 +295,16 @@ describe('security profiles in the admin UI', () => {
     expect(await row.getAttribute('class')).toMatch(/\bexpiring\b/);
     expect(await page.getByTestId('expiring').innerText()).toMatch(/^One certificate has expired or expires within 30 days/);
     expect((await certificateRow('CA that station certificates must chain to').getAttribute('class')) ?? '').not.toMatch(/\bexpir/);
+  });
+
+  it('refuses a server certificate as CPMS CA roots, with the broker’s reason under the certificate field', async () => {
+    const server = await stationCa.issue({ subject: 'CN=cpms.example.com', usage: 'server', dns: ['cpms.example.com'] });
+    await field('Tenant').selectOption({ label: 'Secure Charging' });
+    await page.getByRole('radio', { name: /^CPMS CA roots/ }).check();
+    await field('Certificate (PEM)').fill(server.certPem);
+    await button('Upload CPMS CA roots').click();
+    await expect.poll(() => errorUnder('Certificate (PEM)')).toMatch(/^This certificate \(CN=cpms\.example\.com\) is not a CA/);
+    expect(await field('Certificate (PEM)').evaluate((textarea) => textarea === document.activeElement)).toBe(true);
+    expect(await certificateRow('CN=cpms.example.com').count()).toBe(0);
   });
 });

@@ -19,6 +19,11 @@ export function ago(iso: string, now = new Date()): string {
   return dateTime.format(new Date(iso));
 }
 
+/** Date and time to the minute: "Nov 24, 2026, 10:30 AM". */
+export function dateAndTime(iso: string): string {
+  return dateTime.format(new Date(iso));
+}
+
 /** Date and time to the second, for logs. */
 export function stamp(iso: string): string {
   return fullDateTime.format(new Date(iso));

@@ -2,13 +2,11 @@
  * The OCPP security profiles as the forms explain them (OCPP 1.6 security whitepaper, OCPP 2.0.1 part 2 A00),
  * and the passwords the UI makes for stations.
  */
+import { BADGE_LIMITS } from '../../db/validation.ts';
+import type { Choice } from './forms.ts';
 import type { Tenant } from './trpc.ts';
 
-export interface ProfileChoice {
-  value: 0 | 1 | 2 | 3;
-  name: string;
-  explanation: string;
-}
+export type ProfileChoice = Choice<number>;
 
 /** What the tenant's stations must use toward the broker. */
 export const STATION_PROFILES: ProfileChoice[] = [
@@ -45,7 +43,7 @@ export const DEFAULT_SECURITY: SecurityValues = {
   profile1OverTls: true,
   organization: '',
   cpmsProfile: 0,
-  cpmsAuth: 'passthrough',
+  cpmsAuth: defaultCpmsAuth(0),
 };
 
 export function securityOf(tenant: Tenant): SecurityValues {
@@ -67,13 +65,47 @@ export const usesCpmsPassword = (tenant: Pick<Tenant, 'cpmsProfile' | 'cpmsAuth'
   (tenant.cpmsProfile === 1 || tenant.cpmsProfile === 2) && tenant.cpmsAuth === 'stored';
 
 export type PasswordEncoding = 'text' | 'hex';
+type OcppVersion = Tenant['ocppVersion'];
 
 /**
- * A new random station password: 20 bytes as 40 hex digits (an OCPP 1.6 AuthorizationKey, at its longest), or
- * 24 base64url characters (an OCPP 2.0.1 BasicAuthPassword; 144 bits, printable, within every station's limits).
+ * What stations take as a Basic auth password (OCPP 1.6 security whitepaper: an AuthorizationKey of 16-20 bytes;
+ * OCPP 2.0.1 BasicAuthPassword: passwordString of 16-40 characters, 64 since the 2025 errata), as the field says.
  */
-export function generatePassword(encoding: PasswordEncoding): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(encoding === 'hex' ? 20 : 18));
-  if (encoding === 'hex') return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('').toUpperCase();
+export const PASSWORD_RULES: Record<OcppVersion, Record<PasswordEncoding, string>> = {
+  '1.6': {
+    text: '16 to 64 bytes; OCPP 1.6 stations take 16-20 (an AuthorizationKey), so keep to 20 characters.',
+    hex: '32 to 128 hex digits; OCPP 1.6 stations take 16-20 bytes (up to 40 digits).',
+  },
+  '2.0.1': {
+    text: '16 to 64 bytes; OCPP 2.0.1 stations take 16-40 characters (64 since the 2025 errata).',
+    hex: '32 to 128 hex digits, used as the bytes they stand for; 2.0.1 stations usually take text.',
+  },
+};
+
+/**
+ * A new random station password for the tenant's OCPP version, within what every station of it takes:
+ * - 1.6: 20 bytes (an AuthorizationKey at its longest) as 40 hex digits, or 20 printable characters;
+ * - 2.0.1: 24 printable characters (144 bits; 16-40 allowed), or 20 bytes as 40 hex digits.
+ * Printable ones are base64url: letters, digits, '-' and '_'.
+ */
+export function generatePassword(encoding: PasswordEncoding, ocppVersion: OcppVersion): string {
+  if (encoding === 'hex') {
+    return Array.from(crypto.getRandomValues(new Uint8Array(20)), (byte) => byte.toString(16).padStart(2, '0')).join('').toUpperCase();
+  }
+  const bytes = crypto.getRandomValues(new Uint8Array(ocppVersion === '1.6' ? 15 : 18));
   return btoa(String.fromCharCode(...bytes)).replaceAll('+', '-').replaceAll('/', '_');
 }
+
+/**
+ * The password toward the CPMS that goes with a station profile: the station's own header can only be passed on
+ * when stations send one (profiles 1 and 2); otherwise the broker must send a stored one.
+ */
+export function defaultCpmsAuth(stationProfile: number): CpmsAuth {
+  return stationProfile === 1 || stationProfile === 2 ? 'passthrough' : 'stored';
+}
+
+/** The OCPP versions a tenant's stations may speak, with the badge lengths each allows. */
+export const OCPP_VERSIONS = [
+  { value: '1.6', name: 'OCPP 1.6', explanation: `badges (idTag) of up to ${BADGE_LIMITS['1.6']} characters` },
+  { value: '2.0.1', name: 'OCPP 2.0.1 or 2.1', explanation: `badges (idToken) of up to ${BADGE_LIMITS['2.0.1']} characters` },
+] as const satisfies readonly Choice<OcppVersion>[];

@@ -1,4 +1,5 @@
 import { dayBound } from './format.ts';
+import type { FieldErrors } from './forms.ts';
 
 /**
  * The transactions page's filters, as the form and the URL hold them: the tenant's id, a station identity, a
@@ -51,4 +52,35 @@ export function queryInput(filter: TransactionFilter, driverId: number | undefin
 function exclusiveEnd(value: string): string | undefined {
   const end = dayBound(value, 'end');
   return end && new Date(new Date(end).getTime() + 1).toISOString();
+}
+
+/**
+ * What is wrong with the filter's dates, as field errors: a date that is not one, and a From after the To (which
+ * could only ever match nothing). Dates are `<input type="date">` values, compared as days.
+ */
+export function filterErrors(filter: Pick<TransactionFilter, 'from' | 'to'>): FieldErrors {
+  const errors: FieldErrors = {};
+  for (const key of ['from', 'to'] as const) {
+    if (filter[key] && !isDay(filter[key])) errors[key] = ['Not a date (year-month-day)'];
+  }
+  if (!errors.from && !errors.to && filter.from && filter.to && filter.from > filter.to) {
+    errors.from = ['After the To date: no session could match'];
+  }
+  return errors;
+}
+
+/** How long a session took, or has taken until `now` while it charges; undefined without a start. */
+export function sessionSeconds(t: { startedAt: string | null; stoppedAt: string | null; state: string }, now: Date): number | undefined {
+  if (!t.startedAt) return undefined;
+  const end = t.stoppedAt ? Date.parse(t.stoppedAt) : t.state === 'active' ? now.getTime() : undefined;
+  return end === undefined ? undefined : Math.max(0, (end - Date.parse(t.startedAt)) / 1000);
+}
+
+/** A real calendar day as "2026-11-24" (not "2026-02-30"). */
+function isDay(value: string): boolean {
+  const start = dayBound(value, 'start');
+  if (!start) return false;
+  const date = new Date(start);
+  const local = `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, '0')}-${String(date.getDate()).padStart(2, '0')}`;
+  return local === value;
 }

@@ -70,6 +70,29 @@ function checked<T>(check: () => T): T {
   }
 }
 
+/** A BAD_REQUEST whose message belongs under one field of the upload form (`data.fieldErrors`). */
+function fieldError(field: string, message: string): TRPCError {
+  // An error of zod's own parsing: the error formatter turns it into `fieldErrors`.
+  const cause = z.object({ [field]: z.never({ error: message }) }).safeParse({ [field]: true }).error;
+  return new TRPCError({ code: 'BAD_REQUEST', message, cause });
+}
+
+/**
+ * Trust anchors must be CAs (RFC 5280 §4.2.1.9: basicConstraints cA TRUE). A server or client certificate uploaded
+ * in their place would be taken as a root by TLS and trust nothing it issued, so the admin hears of it now.
+ */
+function checkAreCas(chain: X509Certificate[]): void {
+  for (const [i, cert] of chain.entries()) {
+    if (!cert.ca) {
+      const which = chain.length === 1 ? 'This certificate' : `Certificate ${i + 1}`;
+      throw fieldError(
+        'certificatePem',
+        `${which} (${facts(cert).subject}) is not a CA (its basic constraints lack CA:TRUE): upload the CA that issued it, not a server or client certificate`,
+      );
+    }
+  }
+}
+
 function checkOwner(ctx: Context, input: { tenantId: number; stationId?: number }): void {
   if (!getTenant(ctx.db, input.tenantId)) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such tenant' });
   if (input.stationId !== undefined && getStation(ctx.db, input.stationId)?.tenantId !== input.tenantId) {
@@ -121,6 +144,7 @@ export const certificatesRouter = router({
     .mutation(({ ctx, input }) => {
       checkOwner(ctx, input);
       const { chain } = checked(() => checkChain(input.certificatePem));
+      checkAreCas(chain);
       const rows = chain.map((cert) => insertCertificate(ctx.db, { kind: input.kind, tenantId: input.tenantId, certificatePem: cert.toString() }));
       const shown = rows.map((row) => view(ctx.db, row));
       for (const item of shown) audit(ctx, 'certificate.upload', `certificate:${item.id}`, { after: item });

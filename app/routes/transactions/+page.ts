@@ -1,5 +1,5 @@
 import { offsetFromUrl } from '$lib/paging';
-import { filterFromUrl, queryInput, tenantOf, TRANSACTION_PAGE_SIZE } from '$lib/transactions';
+import { filterErrors, filterFromUrl, queryInput, tenantOf, TRANSACTION_PAGE_SIZE } from '$lib/transactions';
 import { trpc } from '$lib/trpc';
 import type { PageLoad } from './$types';
 
@@ -11,6 +11,11 @@ export const load: PageLoad = async ({ url }) => {
   const filter = filterFromUrl(url.searchParams);
   const offset = offsetFromUrl(url.searchParams);
   const tenantId = tenantOf(filter);
+  const errors = filterErrors(filter);
+  if (Object.keys(errors).length > 0) {
+    const tenants = await trpc.tenants.list.query();
+    return { filter, offset, tenants, errors, problem: 'Correct the filters above.', driverId: undefined, total: 0, transactions: [], months: [] };
+  }
   const [tenants, matches] = await Promise.all([
     trpc.tenants.list.query(),
     filter.driver && tenantId ? trpc.drivers.list.query({ tenantId, search: filter.driver, limit: 20 }) : undefined,
@@ -20,12 +25,12 @@ export const load: PageLoad = async ({ url }) => {
     const problem = tenantId
       ? `No driver of this tenant has the email ${filter.driver}.`
       : 'Choose the tenant of the driver: drivers belong to a tenant.';
-    return { filter, offset, tenants, problem, driverId: undefined, total: 0, transactions: [], months: [] };
+    return { filter, offset, tenants, errors, problem, driverId: undefined, total: 0, transactions: [], months: [] };
   }
   const input = queryInput(filter, driver?.id);
   const [page, months] = await Promise.all([
     trpc.transactions.list.query({ ...input, limit: TRANSACTION_PAGE_SIZE, offset }),
     trpc.transactions.energyByDriverMonth.query(input),
   ]);
-  return { filter, offset, tenants, problem: undefined, driverId: driver?.id, ...page, months };
+  return { filter, offset, tenants, errors, problem: undefined, driverId: driver?.id, ...page, months };
 };
