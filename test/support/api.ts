@@ -10,6 +10,8 @@ import { startSession, SESSION_COOKIE } from '../../server/auth/actor.ts';
 import { hashPassword } from '../../server/auth/password.ts';
 import { createSealer, loadOrCreateKey } from '../../server/auth/seal.ts';
 import { LoginThrottle } from '../../server/auth/throttle.ts';
+import { createConnectionLog } from '../../server/connections.ts';
+import { createCpmsTester } from '../../server/cpms-test.ts';
 import { createDirectory } from '../../server/directory.ts';
 import { createMetrics } from '../../server/metrics.ts';
 import { paths } from '../../server/paths.ts';
@@ -29,8 +31,12 @@ export function openTestApi() {
   const logs: Record<string, unknown>[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
   const sealer = createSealer(loadOrCreateKey(path.join(dir, 'secret.key')));
+  const directory = createDirectory(store.db, sealer, log);
+  const metrics = createMetrics({ broker: () => broker, writeQueue: () => 0 });
+  const connections = createConnectionLog({ db: store.db, log, registry: metrics.registry, retentionDays: 30, upstreamConnectTimeoutMs: 1_000 });
   const broker = createBroker({
-    directory: createDirectory(store.db, sealer, log),
+    directory,
+    onConnection: connections.record,
     authThrottle: new LoginThrottle(),
     pingIntervalMs: 30_000,
     upstreamConnectTimeoutMs: 1_000,
@@ -46,8 +52,11 @@ export function openTestApi() {
     throttle: new LoginThrottle(),
     reloadServerCertificate: () => void reloads++,
     listening: { port: 8080, tlsPort: 8443 },
-    metrics: createMetrics({ broker: () => broker, writeQueue: () => 0 }),
+    metrics,
     dataDir: dir,
+    connections,
+    cpmsTester: createCpmsTester({ directory, timeoutMs: 1_000, maxPayloadBytes: 1024 * 1024 }),
+    offline: { stationSilentAfterMs: 600_000, stationOfflineAlertMinutes: 15 },
   };
 
   /** A caller that sends `request` with every call (authenticated anew each time); `cookies` collects what the API sets. */
@@ -80,6 +89,7 @@ export function openTestApi() {
       return fs.readFileSync(file).toString('latin1');
     },
     close() {
+      connections.close();
       store.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
