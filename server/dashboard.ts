@@ -81,7 +81,12 @@ export function alertsFrom(inputs: AlertInputs): Alert[] {
   const slugs = new Map(inputs.tenants.map((t) => [t.id, t.slug]));
   for (const row of inputs.certificates) {
     if (!row.pem) continue;
-    const certificates = parseCertificates(row.pem);
+    let certificates;
+    try {
+      certificates = parseCertificates(row.pem);
+    } catch {
+      continue; // uploads are checked; a row that does not parse is the certificates page's to show
+    }
     const first = certificates.reduce((a, b) => (new Date(b.validTo) < new Date(a.validTo) ? b : a));
     const notAfter = new Date(first.validTo);
     if (notAfter.getTime() - inputs.now.getTime() > CERTIFICATE_ALERT_DAYS * DAY_MS) continue;
