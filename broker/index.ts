@@ -11,11 +11,13 @@ import { authenticateStation, upstreamCredentials } from './authenticate.ts';
 import type { Directory, StationCredentials, TenantSecurity, Throttle, ThrottleRule } from './directory.ts';
 import { readUpgradeRequest, refuse, type UpgradeRequest } from './upgrade.ts';
 import { connectUpstream } from './upstream.ts';
+import { pathAsSent, type ConnectionEvent } from './events.ts';
 
 export { OCPP_PATH_PREFIX } from './upgrade.ts';
 export { Refusal, refusals, type RefusalCode, type RefusalKind } from './refusals.ts';
 export type { Directory, StationCredentials, TenantSecurity, Throttle, ThrottleRule, ThrottleSlot } from './directory.ts';
 export type { Envelope } from './frame.ts';
+export type { ConnectionEvent } from './events.ts';
 export type { RouteHooks } from './route.ts';
 export type { StationInfo } from './types.ts';
 
@@ -45,6 +47,8 @@ export interface BrokerOptions {
   log: Logger;
   /** Every refused station, once (for metrics). */
   onRefused?(refusal: Refusal, tenant: string | undefined): void;
+  /** Every station connection opened, refused (before a tenant is known too) and closed, once each: the connection log. */
+  onConnection?(event: ConnectionEvent): void;
   /** Hooks for each new session's traffic (answering calls, observing frames): server/observers. */
   hooksFor?(session: { tenantId: number; tenantSlug: string; identity: string; subprotocol: string | null }): RouteHooks;
 }
@@ -92,7 +96,7 @@ export function createBroker(options: BrokerOptions): Broker {
     try {
       if (closing) throw new Refusal('SHUTTING_DOWN');
       const request = readUpgradeRequest(req, (slug) => options.directory.tenant(slug));
-      Object.assign(context, { tenant: request.tenant.slug, identity: request.identity });
+      Object.assign(context, { tenant: request.tenant.slug, identity: request.identity, tenantId: request.tenant.id });
 
       pending.add(abort);
       socket.once('close', onSocketClose);
@@ -122,10 +126,34 @@ export function createBroker(options: BrokerOptions): Broker {
       const refusal = closing ? new Refusal('SHUTTING_DOWN') : error;
       log.warn({ event: 'connection.refused', ...context, status: refusal.status, reason: refusal.message }, 'station refused');
       options.onRefused?.(refusal, context.tenant as string | undefined);
+      refused(req, refusal, context.tenantId as number | undefined);
       refuse(socket, refusal);
     } finally {
       pending.delete(abort);
       socket.off('close', onSocketClose);
+    }
+  }
+
+  /** Tells the connection log; the slug and identity as sent when the path did not get that far. */
+  function refused(req: IncomingMessage, refusal: Refusal, tenantId: number | undefined) {
+    emit({
+      kind: 'refused',
+      at: new Date(),
+      tenantId: tenantId ?? null,
+      ...pathAsSent(req.url),
+      remoteAddress: req.socket.remoteAddress ?? '',
+      status: refusal.status,
+      code: refusal.code,
+      reason: refusal.message,
+    });
+  }
+
+  /** A listener's mistake must never break a connection. */
+  function emit(event: ConnectionEvent) {
+    try {
+      options.onConnection?.(event);
+    } catch (error) {
+      log.error({ err: error }, 'connection event listener failed');
     }
   }
 
@@ -176,8 +204,11 @@ export function createBroker(options: BrokerOptions): Broker {
       { event: 'connection.opened', tenant: tenant.slug, identity, remoteAddress, subprotocol: session.subprotocol },
       'station connected',
     );
-    void session.closed.then(() => {
+    const where = { tenantId: tenant.id, tenantSlug: tenant.slug, identity, remoteAddress };
+    emit({ kind: 'opened', at: new Date(session.connectedAt), ...where, subprotocol: session.subprotocol });
+    void session.closed.then((end) => {
       if (sessions.get(id) === session) sessions.delete(id);
+      emit({ kind: 'closed', at: new Date(), ...where, ...end });
     });
   }
 
@@ -190,6 +221,7 @@ export function createBroker(options: BrokerOptions): Broker {
     handleUpgrade(req, socket, head) {
       handleUpgrade(req, socket, head).catch((error: unknown) => {
         log.error({ err: error }, 'unexpected error during a station handshake');
+        refused(req, new Refusal('INTERNAL'), undefined);
         refuse(socket, new Refusal('INTERNAL'));
       });
     },

@@ -37,8 +37,16 @@ export interface Session {
   /** Ends both links at once, without a close handshake. */
   terminate(): void;
   info(): StationInfo;
-  /** Resolves once both sockets are closed and nothing of the session is left. */
-  readonly closed: Promise<void>;
+  /** Resolves once both sockets are closed and nothing of the session is left, with who closed and how. */
+  readonly closed: Promise<SessionEnd>;
+}
+
+/** How a session ended: who closed first, with which code and reason, after how long. */
+export interface SessionEnd {
+  closedBy: Side | 'broker';
+  code: number;
+  reason: string;
+  durationMs: number;
 }
 
 export interface SessionOptions {
@@ -65,8 +73,8 @@ export function createSession(options: SessionOptions): Session {
   const connectedAt = Date.now();
   const log = options.log.child({ tenant: options.tenantSlug, identity: options.identity, remoteAddress: options.remoteAddress });
   let closedBy: { side: Side | 'broker'; code: number; reason: string } | undefined;
-  let resolveClosed!: () => void;
-  const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
+  let resolveClosed!: (end: SessionEnd) => void;
+  const closed = new Promise<SessionEnd>((resolve) => (resolveClosed = resolve));
 
   const session: Session = {
     tenantId: options.tenantId,
@@ -156,7 +164,12 @@ export function createSession(options: SessionOptions): Session {
       },
       'station disconnected',
     );
-    resolveClosed();
+    resolveClosed({
+      closedBy: closedBy?.side ?? 'broker',
+      code: closedBy?.code ?? 1006,
+      reason: closedBy?.reason ?? '',
+      durationMs: Date.now() - connectedAt,
+    });
   }
 
   return session;

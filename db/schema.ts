@@ -304,3 +304,39 @@ export const identifications = sqliteTable(
     index('identifications_driver').on(table.driverId),
   ],
 );
+
+/**
+ * The connection log: every station connection opened, refused and closed, written in batches by
+ * server/connections.ts, pruned by age (CONNECTION_LOG_RETENTION_DAYS) and to a row cap. `hint` is for the
+ * operator only (it may name other tenants): never sent to a station.
+ */
+export const connectionEvents = sqliteTable(
+  'connection_events',
+  {
+    id: integer().primaryKey({ autoIncrement: true }),
+    at: integer({ mode: 'timestamp_ms' }).notNull(),
+    /** Null when no tenant matched the path. */
+    tenantId: integer('tenant_id').references(() => tenants.id, { onDelete: 'set null' }),
+    /** The slug as the station sent it. */
+    tenantSlug: text('tenant_slug'),
+    identity: text(),
+    remoteAddress: text('remote_address').notNull(),
+    kind: text({ enum: ['opened', 'refused', 'closed'] }).notNull(),
+    /** The HTTP status a refused station got. */
+    status: integer(),
+    /** A refusal's code (broker/refusals.ts), or a close code ("1000"). */
+    code: text(),
+    reason: text(),
+    subprotocol: text(),
+    closedBy: text('closed_by', { enum: ['station', 'cpms', 'broker'] }),
+    durationMs: integer('duration_ms'),
+    hint: text(),
+  },
+  (table) => [
+    index('connection_events_at').on(table.at),
+    index('connection_events_tenant').on(table.tenantId, table.identity, table.id),
+    index('connection_events_kind').on(table.kind, table.id),
+  ],
+);
+
+export type ConnectionEventRow = typeof connectionEvents.$inferSelect;

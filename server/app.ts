@@ -15,6 +15,9 @@ import { SignInThrottle } from './auth/login-throttle.ts';
 import { AttemptThrottle } from './auth/throttle.ts';
 import type { Config } from './config.ts';
 import { lockDataDir } from './data-dir.ts';
+import { createConnectionLog } from './connections.ts';
+import { createCpmsTester } from './cpms-test.ts';
+import { registerAlertMetrics } from './dashboard.ts';
 import { createDirectory } from './directory.ts';
 import { createRequestHandler, createUpgradeHandler } from './http.ts';
 import { createLogger } from './logger.ts';
@@ -72,10 +75,20 @@ export async function startServer(config: Config, options: { logger?: Logger } =
 
   const metrics = createMetrics({ broker: () => broker, writeQueue: () => writer.pending() });
   const observers = createObservers(store.db, writer, log);
+  const directory = createDirectory(store.db, sealer, log);
+  const connections = createConnectionLog({
+    db: store.db,
+    log,
+    registry: metrics.registry,
+    retentionDays: config.connectionLogRetentionDays,
+    upstreamConnectTimeoutMs: config.upstreamConnectTimeoutMs,
+  });
+  connections.prune();
   const broker: Broker = createBroker({
-    directory: createDirectory(store.db, sealer, log),
+    directory,
     hooksFor: (session) => combineHooks(observers(session), metrics.hooks),
     onRefused: metrics.refused,
+    onConnection: connections.record,
     authThrottle: new AttemptThrottle(),
     pingIntervalMs: config.pingIntervalMs,
     upstreamConnectTimeoutMs: config.upstreamConnectTimeoutMs,
@@ -95,7 +108,11 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     listening: { port: 0, tlsPort: 0 },
     metrics,
     dataDir: config.dataDir,
+    connections,
+    cpmsTester: createCpmsTester({ directory, timeoutMs: config.upstreamConnectTimeoutMs, maxPayloadBytes: config.maxPayloadBytes }),
+    offline: { stationSilentAfterMs: config.stationSilentAfterMs, stationOfflineAlertMinutes: config.stationOfflineAlertMinutes },
   };
+  registerAlertMetrics(metrics.registry, () => services);
   let ready = false;
   const onRequest = createRequestHandler(services, {
     startedAt,
@@ -122,6 +139,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     httpServer.close();
     clearInterval(pruning);
     clearInterval(retention);
+    connections.close();
     await writer.close();
     store.close();
     releaseDataDir();
@@ -150,6 +168,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
         await broker.close(CLOSE_LINKS_TIMEOUT_MS);
         for (const server of [httpServer, httpsServer]) server.closeAllConnections();
         await Promise.all(stopped);
+        connections.close(); // the stations just closed are in the log
         await writer.close(); // what the last frames said is written before the database closes
         store.close();
         releaseDataDir();

@@ -32,6 +32,21 @@ export const options = {
     env: 'SAMPLE_RETENTION_DAYS',
     help: 'Meter value samples older than this many days are deleted',
   },
+  connectionLogRetentionDays: {
+    flag: 'connection-log-retention-days',
+    env: 'CONNECTION_LOG_RETENTION_DAYS',
+    help: 'Connection log events older than this many days are deleted (and beyond 100,000 rows, the oldest)',
+  },
+  stationSilentAfterMs: {
+    flag: 'station-silent-after-ms',
+    env: 'STATION_SILENT_AFTER_MS',
+    help: 'A connected station that sent nothing for this long counts as offline (twice a 300 s heartbeat by default)',
+  },
+  stationOfflineAlertMinutes: {
+    flag: 'station-offline-alert-minutes',
+    env: 'STATION_OFFLINE_ALERT_MINUTES',
+    help: 'A registered station offline for longer than this raises an alert',
+  },
   // No flags for these: command lines are visible to every user of the machine.
   metricsToken: { flag: undefined, env: 'METRICS_TOKEN', help: 'When set, /metrics requires Authorization: Bearer <this token>' },
   adminUser: { flag: undefined, env: 'BROKER_ADMIN_USER', help: 'Creates this admin at start-up when no admin exists yet' },
@@ -50,6 +65,9 @@ export const configSchema = z.object({
   upstreamConnectTimeoutMs: int(10, 600_000).default(10_000),
   maxPayloadBytes: int(1024, 100 * 1024 * 1024).default(16 * 1024 * 1024),
   sampleRetentionDays: int(1, 36_500).default(400),
+  connectionLogRetentionDays: int(1, 36_500).default(30),
+  stationSilentAfterMs: int(1_000, 7 * 24 * 3_600_000).default(600_000),
+  stationOfflineAlertMinutes: int(0, 7 * 24 * 60).default(15),
   metricsToken: z.string().min(16, 'At least 16 characters').regex(/^\S+$/, 'No spaces').optional(),
   adminUser: usernameSchema.optional(),
   adminPassword: passwordSchema.optional(),

@@ -9,6 +9,8 @@ import { actorName, authenticate, type Actor } from './auth/actor.ts';
 import type { Sealer } from './auth/seal.ts';
 import type { Metrics } from './metrics.ts';
 import type { SignInThrottle } from './auth/login-throttle.ts';
+import type { ConnectionLog } from './connections.ts';
+import type { CpmsTester } from './cpms-test.ts';
 
 /** What lives as long as the server. */
 export interface Services {
@@ -25,6 +27,17 @@ export interface Services {
   metrics: Metrics;
   /** The data directory (for backups). */
   dataDir: string;
+  /** Station connections opened, refused and closed; CPMS health; when stations were last seen. */
+  connections: ConnectionLog;
+  /** Test handshakes toward tenants' CPMSs. */
+  cpmsTester: CpmsTester;
+  /** When a station counts as offline, and when that is an alert. */
+  offline: { stationSilentAfterMs: number; stationOfflineAlertMinutes: number };
+  /**
+   * Whether the observation writer keeps up. Optional: ok when absent; the writer's owner wires it
+   * (e.g. from its pending count) without the dashboard knowing how the writer works.
+   */
+  writerHealth?: () => { ok: boolean; reason?: string };
 }
 
 /** What a request brings: HTTP gives it, tests can make one up. */

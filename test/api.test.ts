@@ -31,7 +31,7 @@ describe('tenants', () => {
     expect(created).toMatchObject({ name: 'Acme Charging', slug: 'acme', cpmsUrl: 'wss://cpms.example.com/ocpp', enabled: true });
     expect(created.createdAt).toBeInstanceOf(Date);
 
-    expect(await api.tenants.list()).toEqual([{ ...created, stationsConnected: 0 }]);
+    expect(await api.tenants.list()).toEqual([{ ...created, stationsConnected: 0, cpms: { lastSuccessAt: null, lastFailure: null, failing: false } }]);
     expect(await api.tenants.get({ id: created.id })).toEqual(created);
 
     const updated = await api.tenants.update({ id: created.id, name: 'Acme', enabled: false });

@@ -91,6 +91,9 @@ describe('configuration', () => {
       upstreamConnectTimeoutMs: 10_000,
       maxPayloadBytes: 16 * 1024 * 1024,
       sampleRetentionDays: 400,
+      connectionLogRetentionDays: 30,
+      stationSilentAfterMs: 600_000,
+      stationOfflineAlertMinutes: 15,
     });
   });
 

@@ -154,7 +154,7 @@ describe('signing in to the admin UI', () => {
     expect(await page.getByTestId('current-user').innerText()).toMatch(/^vera\s+viewer$/);
     await rowWith('tenants', 'Acme').waitFor();
     expect(await page.getByRole('link', { name: 'New tenant' }).count()).toBe(0);
-    expect(await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts()).toEqual(['Tenants', 'Transactions', 'Certificates', 'Audit log']);
+    expect(await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts()).toEqual(['Tenants', 'Connections', 'Transactions', 'Certificates', 'Audit log']);
 
     await page.getByRole('link', { name: 'Acme' }).click();
     await page.waitForURL(`${url}/tenants/${tenant.id}`);

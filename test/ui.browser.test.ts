@@ -103,7 +103,7 @@ describe('the admin UI', () => {
     await nav('Tenants').click();
     const row = page.getByTestId('tenants').getByRole('row').filter({ hasText: 'Acme Charging' });
     await row.waitFor();
-    expect(await row.getByRole('cell').allInnerTexts()).toEqual(['acme', cpms.url, 'Enabled', '0', 'Drivers\nTransactions']);
+    expect(await row.getByRole('cell').allInnerTexts()).toEqual(['acme', cpms.url, 'Enabled', '0', '0', 'No handshake yet', 'Drivers\nTransactions']);
     await row.getByRole('link', { name: 'Acme Charging' }).click();
     expect(await page.getByTestId('station-url').textContent()).toBe(stationUrl);
   });

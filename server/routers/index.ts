@@ -1,6 +1,7 @@
 import { createCallerFactory, router } from '../trpc.ts';
 import { auditRouter } from './audit.ts';
 import { certificatesRouter } from './certificates.ts';
+import { connectionsRouter } from './connections.ts';
 import { driversRouter } from './drivers.ts';
 import { authRouter } from './auth.ts';
 import { registryRouter } from './registry.ts';
@@ -14,6 +15,7 @@ export const appRouter = router({
   auth: authRouter,
   tenants: tenantsRouter,
   stations: stationsRouter,
+  connections: connectionsRouter,
   registry: registryRouter,
   certificates: certificatesRouter,
   drivers: driversRouter,

@@ -10,7 +10,12 @@ import {
 } from '../../db/tenants.ts';
 import { badgesLongerThan } from '../../db/badges.ts';
 import { badgeLimit, showBadge, tenantCreateSchema, tenantSecuritySchema, tenantUpdateSchema } from '../../db/validation.ts';
+import { listStations } from '../../db/stations.ts';
+import { TestBusyError } from '../cpms-test.ts';
 import { adminProcedure, audit, router, viewerProcedure } from '../trpc.ts';
+
+/** The identity a CPMS test uses when the tenant has no registered station. */
+const TEST_IDENTITY = 'broker-test';
 
 const byId = z.object({ id: z.number().int().positive() });
 
@@ -36,10 +41,36 @@ function found(tenant: TenantView | undefined): TenantView {
 
 export const tenantsRouter = router({
   list: viewerProcedure.query(({ ctx }) =>
-    listTenants(ctx.db).map((tenant) => ({ ...tenant, stationsConnected: ctx.broker.count(tenant.id) })),
+    listTenants(ctx.db).map((tenant) => ({ ...tenant, stationsConnected: ctx.broker.count(tenant.id), cpms: ctx.connections.health(tenant.id) })),
   ),
 
   get: viewerProcedure.input(byId).query(({ ctx, input }) => found(getTenant(ctx.db, input.id))),
+
+  /** The CPMS as the stations found it: last accepted station, last failure, and whether the last handshake failed. */
+  health: viewerProcedure.input(byId).query(({ ctx, input }) => ctx.connections.health(found(getTenant(ctx.db, input.id)).id)),
+
+  /**
+   * A test handshake toward the tenant's CPMS, step by step, as the broker would open it for `identity` (default:
+   * the first registered station, else "broker-test"); closed with 1000 right after. One at a time per tenant.
+   */
+  testCpms: adminProcedure
+    .input(byId.extend({ identity: z.string().min(1).max(48).optional(), subprotocols: z.array(z.string().min(1).max(40)).max(5).optional() }))
+    .mutation(async ({ ctx, input }) => {
+      const tenant = found(getTenant(ctx.db, input.id));
+      const identity = input.identity ?? listStations(ctx.db, tenant.id)[0]?.identity ?? TEST_IDENTITY;
+      let result;
+      try {
+        result = await ctx.cpmsTester.run(tenant, identity, input.subprotocols);
+      } catch (error) {
+        if (error instanceof TestBusyError) throw new TRPCError({ code: 'CONFLICT', message: error.message });
+        throw error;
+      }
+      const failed = result.steps.find((s) => !s.ok);
+      audit(ctx, 'tenant.test_cpms', `tenant:${tenant.slug}`, {
+        after: { identity, url: result.url, ok: result.ok, ...(failed && { failedStep: failed.step, detail: failed.detail }) },
+      });
+      return result;
+    }),
 
   create: adminProcedure.input(tenantCreateSchema).mutation(({ ctx, input }) => {
     try {

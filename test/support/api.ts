@@ -11,6 +11,8 @@ import { hashPassword } from '../../server/auth/password.ts';
 import { createSealer, loadOrCreateKey } from '../../server/auth/seal.ts';
 import { SignInThrottle } from '../../server/auth/login-throttle.ts';
 import { AttemptThrottle } from '../../server/auth/throttle.ts';
+import { createConnectionLog } from '../../server/connections.ts';
+import { createCpmsTester } from '../../server/cpms-test.ts';
 import { createDirectory } from '../../server/directory.ts';
 import { createMetrics } from '../../server/metrics.ts';
 import { paths } from '../../server/paths.ts';
@@ -30,8 +32,12 @@ export function openTestApi() {
   const logs: Record<string, unknown>[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
   const sealer = createSealer(loadOrCreateKey(path.join(dir, 'secret.key')));
+  const directory = createDirectory(store.db, sealer, log);
+  const metrics = createMetrics({ broker: () => broker, writeQueue: () => 0 });
+  const connections = createConnectionLog({ db: store.db, log, registry: metrics.registry, retentionDays: 30, upstreamConnectTimeoutMs: 1_000 });
   const broker = createBroker({
-    directory: createDirectory(store.db, sealer, log),
+    directory,
+    onConnection: connections.record,
     authThrottle: new AttemptThrottle(),
     pingIntervalMs: 30_000,
     upstreamConnectTimeoutMs: 1_000,
@@ -47,8 +53,11 @@ export function openTestApi() {
     throttle: new SignInThrottle(),
     reloadServerCertificate: () => void reloads++,
     listening: { port: 8080, tlsPort: 8443 },
-    metrics: createMetrics({ broker: () => broker, writeQueue: () => 0 }),
+    metrics,
     dataDir: dir,
+    connections,
+    cpmsTester: createCpmsTester({ directory, timeoutMs: 1_000, maxPayloadBytes: 1024 * 1024 }),
+    offline: { stationSilentAfterMs: 600_000, stationOfflineAlertMinutes: 15 },
   };
 
   /** A caller that sends `request` with every call (authenticated anew each time); `cookies` collects what the API sets. */
@@ -81,6 +90,7 @@ export function openTestApi() {
       return fs.readFileSync(file).toString('latin1');
     },
     close() {
+      connections.close();
       store.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
