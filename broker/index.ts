@@ -17,6 +17,7 @@ export { Refusal } from './refusals.ts';
 export type { Directory, StationCredentials, TenantSecurity, Throttle } from './directory.ts';
 export type { Envelope } from './frame.ts';
 export type { RouteHooks } from './route.ts';
+export type { PendingCall } from './calls.ts';
 export type { StationInfo } from './types.ts';
 
 /** Refusals that count as a failed authentication: throttled per address, logged and audited. */

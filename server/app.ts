@@ -16,6 +16,7 @@ import type { Config } from './config.ts';
 import { lockDataDir } from './data-dir.ts';
 import { createDirectory } from './directory.ts';
 import { createRequestHandler, createUpgradeHandler } from './http.ts';
+import { createInspector } from './inspector/index.ts';
 import { createLogger } from './logger.ts';
 import { combineHooks, createMetrics } from './metrics.ts';
 import { createObservers } from './observers/index.ts';
@@ -73,9 +74,11 @@ export async function startServer(config: Config, options: { logger?: Logger } =
 
   const metrics = createMetrics({ broker: () => broker, writeQueue: () => writer.pending() });
   const observers = createObservers(store.db, writer, log);
+  const inspector = createInspector();
+  inspector.register(metrics.registry);
   const broker: Broker = createBroker({
     directory: createDirectory(store.db, sealer, log),
-    hooksFor: (session) => combineHooks(observers(session), metrics.hooks),
+    hooksFor: (session) => inspector.hooks(session, combineHooks(observers(session), metrics.hooks)),
     onRefused: metrics.refused,
     authThrottle: new LoginThrottle({ limit: STATION_AUTH_FAILURES_LIMIT }),
     pingIntervalMs: config.pingIntervalMs,
@@ -95,6 +98,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     reloadServerCertificate: () => httpsServer.setSecureContext({ ...TLS_SETTINGS, ...serverCredentials(store.db, sealer) }),
     listening: { port: 0, tlsPort: 0 },
     metrics,
+    inspector,
     dataDir: config.dataDir,
   };
   let ready = false;

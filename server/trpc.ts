@@ -7,6 +7,7 @@ import { appendAudit } from '../db/accounts.ts';
 import type { Db } from '../db/index.ts';
 import { actorName, authenticate, type Actor } from './auth/actor.ts';
 import type { Sealer } from './auth/seal.ts';
+import type { Inspector } from './inspector/index.ts';
 import type { Metrics } from './metrics.ts';
 import type { LoginThrottle } from './auth/throttle.ts';
 
@@ -23,6 +24,8 @@ export interface Services {
   /** The ports the broker listens on, once it does. */
   listening: { port: number; tlsPort: number };
   metrics: Metrics;
+  /** The last frames of each station, in memory. */
+  inspector: Inspector;
   /** The data directory (for backups). */
   dataDir: string;
 }
@@ -54,6 +57,9 @@ export function createContext(services: Services, request: RequestInfo): Context
 }
 
 const t = initTRPC.context<Context>().create({
+  // Subscriptions (server-sent events): a ping keeps proxies from closing an idle stream and lets a dead client be
+  // noticed; after maxDurationMs the stream ends and the browser reconnects, so a session that ended meanwhile stops it.
+  sse: { ping: { enabled: true, intervalMs: 10_000 }, maxDurationMs: 10 * 60_000, client: { reconnectAfterInactivityMs: 25_000 } },
   errorFormatter({ shape, error }) {
     const data = { ...shape.data, stack: undefined, retryAfterSeconds: (error.cause as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds };
     if (!(error.cause instanceof ZodError)) return { ...shape, data };

@@ -2,6 +2,7 @@ import { createCallerFactory, router } from '../trpc.ts';
 import { auditRouter } from './audit.ts';
 import { certificatesRouter } from './certificates.ts';
 import { driversRouter } from './drivers.ts';
+import { inspectorRouter } from './inspector.ts';
 import { authRouter } from './auth.ts';
 import { registryRouter } from './registry.ts';
 import { stationsRouter } from './stations.ts';
@@ -14,6 +15,7 @@ export const appRouter = router({
   auth: authRouter,
   tenants: tenantsRouter,
   stations: stationsRouter,
+  inspector: inspectorRouter,
   registry: registryRouter,
   certificates: certificatesRouter,
   drivers: driversRouter,

@@ -11,6 +11,7 @@ import { hashPassword } from '../../server/auth/password.ts';
 import { createSealer, loadOrCreateKey } from '../../server/auth/seal.ts';
 import { LoginThrottle } from '../../server/auth/throttle.ts';
 import { createDirectory } from '../../server/directory.ts';
+import { createInspector } from '../../server/inspector/index.ts';
 import { createMetrics } from '../../server/metrics.ts';
 import { paths } from '../../server/paths.ts';
 import { createCaller } from '../../server/routers/index.ts';
@@ -47,6 +48,7 @@ export function openTestApi() {
     reloadServerCertificate: () => void reloads++,
     listening: { port: 8080, tlsPort: 8443 },
     metrics: createMetrics({ broker: () => broker, writeQueue: () => 0 }),
+    inspector: createInspector(),
     dataDir: dir,
   };
 
