@@ -1,14 +1,22 @@
-import { createTRPCClient, httpBatchLink } from '@trpc/client';
+import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink } from '@trpc/client';
 import type { inferRouterOutputs } from '@trpc/server';
 import type { AppRouter } from '../../server/routers/index.ts';
 import { sessionLink } from './session.ts';
 
 /**
  * The broker's admin API, on the same origin as the UI (in `npm run dev`, through Vite's proxy).
- * The session cookie goes along by itself; `sessionLink` notices when the session has ended.
+ * The session cookie goes along by itself; `sessionLink` notices when the session has ended. Subscriptions (the
+ * message inspector's stream) are server-sent events, through the browser's EventSource, on the same origin.
  */
 export const trpc = createTRPCClient<AppRouter>({
-  links: [sessionLink, httpBatchLink({ url: '/trpc' })],
+  links: [
+    sessionLink,
+    splitLink({
+      condition: (op) => op.type === 'subscription',
+      true: httpSubscriptionLink({ url: '/trpc' }),
+      false: httpBatchLink({ url: '/trpc' }),
+    }),
+  ],
 });
 
 // No transformer: dates arrive as ISO strings, and these types say so.
@@ -29,3 +37,4 @@ export type Transaction = Outputs['transactions']['list']['transactions'][number
 export type EnergyMonth = Outputs['transactions']['energyByDriverMonth'][number];
 export type StationDetail = Outputs['transactions']['station'];
 export type MeterSample = Outputs['transactions']['series'][number];
+export type InspectedFrame = Outputs['inspector']['frames'][number];
