@@ -19,6 +19,7 @@ export type { Directory, StationCredentials, TenantSecurity, Throttle, ThrottleR
 export type { Envelope } from './frame.ts';
 export type { ConnectionEvent } from './events.ts';
 export type { RouteHooks } from './route.ts';
+export type { PendingCall } from './calls.ts';
 export type { StationInfo } from './types.ts';
 
 /**

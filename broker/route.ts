@@ -1,3 +1,4 @@
+import type { PendingCall } from './calls.ts';
 import { readEnvelope, type Envelope } from './frame.ts';
 import type { Link, Side } from './session.ts';
 
@@ -11,8 +12,13 @@ export interface RouteHooks {
    * of forwarding the call; undefined to forward it. Called for calls only, before forwarding: keep it quick.
    */
   answer?(call: Extract<Envelope, { kind: 'call' }>, frame: Buffer): string | undefined;
-  /** Every frame that came from `from`, after it was forwarded (or answered). Must not throw or block. */
-  observe?(from: Side, envelope: Envelope, frame: Buffer): void;
+  /**
+   * Every frame that came from `from`, after it was forwarded (or answered). Must not throw or block.
+   * `call`: for an answer (CALLRESULT, CALLERROR), the call it answers, when it was in flight.
+   * `local`: the broker answered the station's call itself, so neither the call nor its answer (observed as coming
+   * from the CPMS's side) crossed to the CPMS.
+   */
+  observe?(from: Side, envelope: Envelope, frame: Buffer, call?: PendingCall, local?: boolean): void;
   /** A call that `caller` sent was answered through the broker, `ms` after it went through. */
   answered?(caller: Side, action: string, ms: number): void;
 }
@@ -36,15 +42,19 @@ export function forward(from: Link, to: Link, frame: Buffer, hooks: RouteHooks =
     if (reply !== undefined) {
       from.ws.send(reply);
       from.framesSent++;
-      hooks.observe?.(from.side, envelope, frame);
-      hooks.observe?.('cpms', readEnvelope(Buffer.from(reply)), Buffer.from(reply));
+      if (hooks.observe) {
+        hooks.observe(from.side, envelope, frame, undefined, true);
+        const answer = Buffer.from(reply);
+        hooks.observe('cpms', readEnvelope(answer), answer, { action: envelope.action, startedAt: now }, true);
+      }
       return;
     }
   }
+  let call: PendingCall | undefined;
   if (envelope.kind === 'call') {
     from.calls.start(envelope.id, envelope.action, now);
   } else if (envelope.kind === 'result' || envelope.kind === 'error') {
-    const call = to.calls.finish(envelope.id);
+    call = to.calls.finish(envelope.id);
     if (call) hooks.answered?.(to.side, call.action, now - call.startedAt);
   }
 
@@ -52,5 +62,5 @@ export function forward(from: Link, to: Link, frame: Buffer, hooks: RouteHooks =
     to.ws.send(frame, { binary: false });
     to.framesSent++;
   } // else the partner is closing: this session is ending
-  hooks.observe?.(from.side, envelope, frame);
+  hooks.observe?.(from.side, envelope, frame, call);
 }

@@ -20,6 +20,7 @@ import { createCpmsTester } from './cpms-test.ts';
 import { registerAlertMetrics } from './dashboard.ts';
 import { createDirectory } from './directory.ts';
 import { createRequestHandler, createUpgradeHandler } from './http.ts';
+import { createInspector } from './inspector/index.ts';
 import { createLogger } from './logger.ts';
 import { combineHooks, createMetrics } from './metrics.ts';
 import { createObservers } from './observers/index.ts';
@@ -84,9 +85,11 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     upstreamConnectTimeoutMs: config.upstreamConnectTimeoutMs,
   });
   connections.prune();
+  const inspector = createInspector();
+  inspector.register(metrics.registry);
   const broker: Broker = createBroker({
     directory,
-    hooksFor: (session) => combineHooks(observers(session), metrics.hooks),
+    hooksFor: (session) => inspector.hooks(session, combineHooks(observers(session), metrics.hooks)),
     onRefused: metrics.refused,
     onConnection: connections.record,
     authThrottle: new AttemptThrottle(),
@@ -107,6 +110,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     reloadServerCertificate: () => httpsServer.setSecureContext({ ...TLS_SETTINGS, ...serverCredentials(store.db, sealer) }),
     listening: { port: 0, tlsPort: 0 },
     metrics,
+    inspector,
     dataDir: config.dataDir,
     connections,
     cpmsTester: createCpmsTester({ directory, timeoutMs: config.upstreamConnectTimeoutMs, maxPayloadBytes: config.maxPayloadBytes }),

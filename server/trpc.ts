@@ -7,6 +7,7 @@ import { appendAudit } from '../db/accounts.ts';
 import type { Db } from '../db/index.ts';
 import { actorName, authenticate, type Actor } from './auth/actor.ts';
 import type { Sealer } from './auth/seal.ts';
+import type { Inspector } from './inspector/index.ts';
 import type { Metrics } from './metrics.ts';
 import type { SignInThrottle } from './auth/login-throttle.ts';
 import type { ConnectionLog } from './connections.ts';
@@ -25,6 +26,8 @@ export interface Services {
   /** The ports the broker listens on, once it does. */
   listening: { port: number; tlsPort: number };
   metrics: Metrics;
+  /** The last frames of each station, in memory. */
+  inspector: Inspector;
   /** The data directory (for backups). */
   dataDir: string;
   /** Station connections opened, refused and closed; CPMS health; when stations were last seen. */
@@ -67,6 +70,9 @@ export function createContext(services: Services, request: RequestInfo): Context
 }
 
 const t = initTRPC.context<Context>().create({
+  // Subscriptions (server-sent events): a ping keeps proxies from closing an idle stream and lets a dead client be
+  // noticed; after maxDurationMs the stream ends and the browser reconnects, so a session that ended meanwhile stops it.
+  sse: { ping: { enabled: true, intervalMs: 10_000 }, maxDurationMs: 10 * 60_000, client: { reconnectAfterInactivityMs: 25_000 } },
   errorFormatter({ shape, error }) {
     const cause = error.cause as { retryAfterSeconds?: number; reason?: string } | undefined;
     // TOO_MANY_REQUESTS: when to come back, and whether for failed attempts ('throttled') or a full queue ('busy').

@@ -1,4 +1,4 @@
-import { createTRPCClient, httpBatchLink } from '@trpc/client';
+import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink } from '@trpc/client';
 import type { inferRouterOutputs } from '@trpc/server';
 import type { AppRouter } from '../../server/routers/index.ts';
 import { MAX_BATCH_SIZE } from '../../server/routers/limits.ts';
@@ -6,10 +6,18 @@ import { sessionLink } from './session.ts';
 
 /**
  * The broker's admin API, on the same origin as the UI (in `npm run dev`, through Vite's proxy).
- * The session cookie goes along by itself; `sessionLink` notices when the session has ended.
+ * The session cookie goes along by itself; `sessionLink` notices when the session has ended. Subscriptions (the
+ * message inspector's stream) are server-sent events, through the browser's EventSource, on the same origin.
  */
 export const trpc = createTRPCClient<AppRouter>({
-  links: [sessionLink, httpBatchLink({ url: '/trpc', maxItems: MAX_BATCH_SIZE })],
+  links: [
+    sessionLink,
+    splitLink({
+      condition: (op) => op.type === 'subscription',
+      true: httpSubscriptionLink({ url: '/trpc' }),
+      false: httpBatchLink({ url: '/trpc', maxItems: MAX_BATCH_SIZE }),
+    }),
+  ],
 });
 
 // No transformer: dates arrive as ISO strings, and these types say so.
@@ -35,3 +43,4 @@ export type Dashboard = Outputs['connections']['dashboard'];
 export type Alert = Dashboard['alerts'][number];
 export type CpmsHealth = Outputs['tenants']['health'];
 export type CpmsTestResult = Outputs['tenants']['testCpms'];
+export type InspectedFrame = Outputs['inspector']['frames'][number];

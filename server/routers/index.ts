@@ -3,6 +3,7 @@ import { auditRouter } from './audit.ts';
 import { certificatesRouter } from './certificates.ts';
 import { connectionsRouter } from './connections.ts';
 import { driversRouter } from './drivers.ts';
+import { inspectorRouter } from './inspector.ts';
 import { authRouter } from './auth.ts';
 import { registryRouter } from './registry.ts';
 import { stationsRouter } from './stations.ts';
@@ -16,6 +17,7 @@ export const appRouter = router({
   tenants: tenantsRouter,
   stations: stationsRouter,
   connections: connectionsRouter,
+  inspector: inspectorRouter,
   registry: registryRouter,
   certificates: certificatesRouter,
   drivers: driversRouter,

@@ -14,6 +14,7 @@ import { AttemptThrottle } from '../../server/auth/throttle.ts';
 import { createConnectionLog } from '../../server/connections.ts';
 import { createCpmsTester } from '../../server/cpms-test.ts';
 import { createDirectory } from '../../server/directory.ts';
+import { createInspector } from '../../server/inspector/index.ts';
 import { createMetrics } from '../../server/metrics.ts';
 import { paths } from '../../server/paths.ts';
 import { createCaller } from '../../server/routers/index.ts';
@@ -54,6 +55,7 @@ export function openTestApi() {
     reloadServerCertificate: () => void reloads++,
     listening: { port: 8080, tlsPort: 8443 },
     metrics,
+    inspector: createInspector(),
     dataDir: dir,
     connections,
     cpmsTester: createCpmsTester({ directory, timeoutMs: 1_000, maxPayloadBytes: 1024 * 1024 }),
