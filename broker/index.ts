@@ -15,6 +15,7 @@ import { connectUpstream } from './upstream.ts';
 export { OCPP_PATH_PREFIX } from './upgrade.ts';
 export { Refusal } from './refusals.ts';
 export type { Directory, StationCredentials, TenantSecurity, Throttle } from './directory.ts';
+export type { PendingCall } from './calls.ts';
 export type { Envelope } from './frame.ts';
 export type { RouteHooks } from './route.ts';
 export type { StationInfo } from './types.ts';

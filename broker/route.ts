@@ -1,3 +1,4 @@
+import type { PendingCall } from './calls.ts';
 import { readEnvelope, type Envelope } from './frame.ts';
 import type { Link, Side } from './session.ts';
 
@@ -9,10 +10,16 @@ export interface RouteHooks {
   /**
    * The broker's own answer to a call from the station (a whole CALLRESULT or CALLERROR frame), sent back instead
    * of forwarding the call; undefined to forward it. Called for calls only, before forwarding: keep it quick.
+   * `pending` is the call's entry, handed to `observe` with the call and with this answer: a hook may set its
+   * `context`.
    */
-  answer?(call: Extract<Envelope, { kind: 'call' }>, frame: Buffer): string | undefined;
-  /** Every frame that came from `from`, after it was forwarded (or answered). Must not throw or block. */
-  observe?(from: Side, envelope: Envelope, frame: Buffer): void;
+  answer?(call: Extract<Envelope, { kind: 'call' }>, frame: Buffer, pending: PendingCall): string | undefined;
+  /**
+   * Every frame that came from `from`, after it was forwarded (or answered). Must not throw or block. `call` is, for
+   * a CALL, its entry in the calls in flight (a hook may set its `context`); for a CALLRESULT or CALLERROR, the entry
+   * of the call it answers, context included, when that call is known.
+   */
+  observe?(from: Side, envelope: Envelope, frame: Buffer, call: PendingCall | undefined): void;
   /** A call that `caller` sent was answered through the broker, `ms` after it went through. */
   answered?(caller: Side, action: string, ms: number): void;
 }
@@ -32,19 +39,22 @@ export function forward(from: Link, to: Link, frame: Buffer, hooks: RouteHooks =
 
   const envelope = readEnvelope(frame);
   if (envelope.kind === 'call' && from.side === 'station' && hooks.answer) {
-    const reply = hooks.answer(envelope, frame);
+    // Answered at once, so never in the calls in flight; the entry only carries the hook's context to `observe`.
+    const local: PendingCall = { action: envelope.action, startedAt: now };
+    const reply = hooks.answer(envelope, frame, local);
     if (reply !== undefined) {
       from.ws.send(reply);
       from.framesSent++;
-      hooks.observe?.(from.side, envelope, frame);
-      hooks.observe?.('cpms', readEnvelope(Buffer.from(reply)), Buffer.from(reply));
+      hooks.observe?.(from.side, envelope, frame, local);
+      hooks.observe?.('cpms', readEnvelope(Buffer.from(reply)), Buffer.from(reply), local);
       return;
     }
   }
+  let call: PendingCall | undefined;
   if (envelope.kind === 'call') {
-    from.calls.start(envelope.id, envelope.action, now);
+    call = from.calls.start(envelope.id, envelope.action, now);
   } else if (envelope.kind === 'result' || envelope.kind === 'error') {
-    const call = to.calls.finish(envelope.id);
+    call = to.calls.finish(envelope.id);
     if (call) hooks.answered?.(to.side, call.action, now - call.startedAt);
   }
 
@@ -52,5 +62,5 @@ export function forward(from: Link, to: Link, frame: Buffer, hooks: RouteHooks =
     to.ws.send(frame, { binary: false });
     to.framesSent++;
   } // else the partner is closing: this session is ending
-  hooks.observe?.(from.side, envelope, frame);
+  hooks.observe?.(from.side, envelope, frame, call);
 }

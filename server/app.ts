@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import pkg from '../package.json' with { type: 'json' };
 import { createBroker, type Broker } from '../broker/index.ts';
 import { pruneSessions } from '../db/accounts.ts';
-import { pruneSamples } from '../db/transactions.ts';
+import { pruneSamples } from '../db/retention.ts';
 import { openDatabase } from '../db/index.ts';
 import { SESSION_IDLE_MS, SESSION_MAX_AGE_MS } from './auth/actor.ts';
 import { createFirstAdmin } from './auth/first-admin.ts';
@@ -19,7 +19,7 @@ import { createRequestHandler, createUpgradeHandler } from './http.ts';
 import { createLogger } from './logger.ts';
 import { combineHooks, createMetrics } from './metrics.ts';
 import { createObservers } from './observers/index.ts';
-import { createWriter } from './observers/writer.ts';
+import { createWriter, type WriterOptions } from './observers/writer.ts';
 import { paths } from './paths.ts';
 import { ensureServerCertificate, serverCredentials, TLS_SETTINGS } from './tls/server-certificate.ts';
 import type { Services } from './trpc.ts';
@@ -32,7 +32,9 @@ export interface RunningServer {
   /** https://<host>:<tlsPort> */
   tlsUrl: string;
   broker: Broker;
-  /** Stops accepting, closes every station link (1001) and its CPMS link, closes the database. */
+  /** Captured frames not written to the database yet. */
+  observationsPending(): number;
+  /** Stops accepting, closes every station link (1001) and its CPMS link, writes every observation, closes the database. */
   close(): Promise<void>;
 }
 
@@ -46,7 +48,7 @@ const STATION_AUTH_FAILURES_LIMIT = 10;
  * Starts the broker: the database and its secrets, the proxy, then the same handlers on two listeners:
  * http (`port`: ws:// and the UI) and https (`tlsPort`: wss:// and the UI).
  */
-export async function startServer(config: Config, options: { logger?: Logger } = {}): Promise<RunningServer> {
+export async function startServer(config: Config, options: { logger?: Logger; writer?: Pick<WriterOptions, 'exitInBatch'> } = {}): Promise<RunningServer> {
   const log = options.logger ?? createLogger(config.logLevel);
   const startedAt = Date.now();
 
@@ -63,7 +65,12 @@ export async function startServer(config: Config, options: { logger?: Logger } =
   pruneExpiredSessions();
   const pruning = setInterval(pruneExpiredSessions, 60 * 60_000).unref();
 
-  const writer = createWriter(path.join(config.dataDir, 'broker.db'), log);
+  const metrics = createMetrics({ broker: () => broker, observationsPending: () => writer.pending() });
+  const writer = createWriter(path.join(config.dataDir, 'broker.db'), log, {
+    ...options.writer,
+    maxBytes: config.observationQueueMaxBytes,
+    events: metrics.writer,
+  });
   const pruneOldSamples = () => {
     const pruned = pruneSamples(store.db, new Date(Date.now() - config.sampleRetentionDays * DAY_MS));
     if (pruned) log.info({ event: 'samples.pruned', pruned, retentionDays: config.sampleRetentionDays }, 'old meter samples deleted');
@@ -71,7 +78,6 @@ export async function startServer(config: Config, options: { logger?: Logger } =
   pruneOldSamples();
   const retention = setInterval(pruneOldSamples, 6 * 60 * 60_000).unref();
 
-  const metrics = createMetrics({ broker: () => broker, writeQueue: () => writer.pending() });
   const observers = createObservers(store.db, writer, log);
   const broker: Broker = createBroker({
     directory: createDirectory(store.db, sealer, log),
@@ -98,10 +104,11 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     dataDir: config.dataDir,
   };
   let ready = false;
+  let closing: Promise<void> | undefined;
   const onRequest = createRequestHandler(services, {
     startedAt,
     databaseOk: store.ping,
-    ready: () => ready,
+    notReady: () => (ready ? writer.problem() : closing ? 'shutting down' : 'starting'),
     metricsToken: config.metricsToken,
   });
   const onUpgrade = createUpgradeHandler(services);
@@ -134,13 +141,13 @@ export async function startServer(config: Config, options: { logger?: Logger } =
   const hostInUrl = host.includes(':') ? `[${host}]` : host;
   log.info({ event: 'started', port, tlsPort, host: config.host, dataDir: config.dataDir, version: pkg.version }, 'broker started');
 
-  let closing: Promise<void> | undefined;
   return {
     port,
     tlsPort,
     url: `http://${hostInUrl}:${port}`,
     tlsUrl: `https://${hostInUrl}:${tlsPort}`,
     broker,
+    observationsPending: () => writer.pending(),
     close: () =>
       (closing ??= (async () => {
         ready = false;

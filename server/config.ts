@@ -32,6 +32,11 @@ export const options = {
     env: 'SAMPLE_RETENTION_DAYS',
     help: 'Meter value samples older than this many days are deleted',
   },
+  observationQueueMaxBytes: {
+    flag: 'observation-queue-max-bytes',
+    env: 'OBSERVATION_QUEUE_MAX_BYTES',
+    help: 'Bound of the observations waiting to be written; past it new ones are dropped (and counted)',
+  },
   // No flags for these: command lines are visible to every user of the machine.
   metricsToken: { flag: undefined, env: 'METRICS_TOKEN', help: 'When set, /metrics requires Authorization: Bearer <this token>' },
   adminUser: { flag: undefined, env: 'BROKER_ADMIN_USER', help: 'Creates this admin at start-up when no admin exists yet' },
@@ -50,6 +55,7 @@ export const configSchema = z.object({
   upstreamConnectTimeoutMs: int(10, 600_000).default(10_000),
   maxPayloadBytes: int(1024, 100 * 1024 * 1024).default(16 * 1024 * 1024),
   sampleRetentionDays: int(1, 36_500).default(400),
+  observationQueueMaxBytes: int(64 * 1024, 4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
   metricsToken: z.string().min(16, 'At least 16 characters').regex(/^\S+$/, 'No spaces').optional(),
   adminUser: usernameSchema.optional(),
   adminPassword: passwordSchema.optional(),

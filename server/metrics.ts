@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Broker, Refusal, RouteHooks } from '../broker/index.ts';
+import type { WriterEvents } from './observers/writer.ts';
 
 /** Refusals that mean the CPMS could not take a station. */
 const CPMS_FAILURES = new Set(['CPMS_REFUSED', 'CPMS_UNREACHABLE', 'CPMS_TIMEOUT', 'CPMS_CREDENTIALS_MISSING']);
@@ -9,7 +10,7 @@ const AUTHENTICATION_FAILURES = new Set(['UNKNOWN_STATION', 'UNAUTHENTICATED', '
 export type Metrics = ReturnType<typeof createMetrics>;
 
 /** The broker's Prometheus metrics (served at /metrics), with the process's own. */
-export function createMetrics(sources: { broker: () => Broker; writeQueue: () => number }) {
+export function createMetrics(sources: { broker: () => Broker; observationsPending: () => number }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'ocpp_broker_' });
 
@@ -51,12 +52,35 @@ export function createMetrics(sources: { broker: () => Broker; writeQueue: () =>
     registers: [registry],
   });
   new Gauge({
-    name: 'ocpp_broker_db_write_queue',
-    help: 'Observations waiting to be written to the database',
+    name: 'ocpp_broker_observations_pending',
+    help: 'Captured frames accepted and not written to the database yet',
     registers: [registry],
     collect() {
-      this.set(sources.writeQueue());
+      this.set(sources.observationsPending());
     },
+  });
+  const observationsWritten = new Counter({
+    name: 'ocpp_broker_observations_written_total',
+    help: 'Captured frames whose observations are written to the database',
+    registers: [registry],
+  });
+  const samplesWritten = new Counter({
+    name: 'ocpp_broker_samples_written_total',
+    help: 'Meter value samples written to the database (a replayed sample is not written again)',
+    registers: [registry],
+  });
+  const observationsDropped = new Counter({
+    name: 'ocpp_broker_observations_dropped_total',
+    help: 'Captured frames not written: queue_full (shed at OBSERVATION_QUEUE_MAX_BYTES), write_failed (the database refused them)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  for (const reason of ['queue_full', 'write_failed']) observationsDropped.inc({ reason }, 0);
+  const observationsSkipped = new Counter({
+    name: 'ocpp_broker_observations_skipped_total',
+    help: 'Captured frames whose payload does not fit the schema the broker reads (forwarded all the same), by action and reason',
+    labelNames: ['action', 'reason'],
+    registers: [registry],
   });
 
   return {
@@ -70,6 +94,19 @@ export function createMetrics(sources: { broker: () => Broker; writeQueue: () =>
         calls.observe({ caller, action }, ms / 1000);
       },
     } satisfies RouteHooks,
+    /** What becomes of captured frames (server/observers/writer.ts). */
+    writer: {
+      written(frames, samples) {
+        observationsWritten.inc(frames);
+        samplesWritten.inc(samples);
+      },
+      dropped(reason, frames) {
+        observationsDropped.inc({ reason }, frames);
+      },
+      skipped(action, reason, frames) {
+        observationsSkipped.inc({ action, reason }, frames);
+      },
+    } satisfies WriterEvents,
     refused(refusal: Refusal, tenant: string | undefined) {
       if (CPMS_FAILURES.has(refusal.code)) cpmsFailures.inc({ tenant: tenant ?? '', status: String(refusal.status) });
       else if (AUTHENTICATION_FAILURES.has(refusal.code)) authenticationFailures.inc({ kind: 'station', tenant: tenant ?? '' });
@@ -84,9 +121,9 @@ export function createMetrics(sources: { broker: () => Broker; writeQueue: () =>
 export function combineHooks(first: RouteHooks, second: RouteHooks): RouteHooks {
   return {
     answer: first.answer ?? second.answer,
-    observe(from, envelope, frame) {
-      first.observe?.(from, envelope, frame);
-      second.observe?.(from, envelope, frame);
+    observe(from, envelope, frame, call) {
+      first.observe?.(from, envelope, frame, call);
+      second.observe?.(from, envelope, frame, call);
     },
     answered(caller, action, ms) {
       first.answered?.(caller, action, ms);

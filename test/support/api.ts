@@ -46,7 +46,7 @@ export function openTestApi() {
     throttle: new LoginThrottle(),
     reloadServerCertificate: () => void reloads++,
     listening: { port: 8080, tlsPort: 8443 },
-    metrics: createMetrics({ broker: () => broker, writeQueue: () => 0 }),
+    metrics: createMetrics({ broker: () => broker, observationsPending: () => 0 }),
     dataDir: dir,
   };
 
