@@ -48,7 +48,7 @@ const STATION_AUTH_FAILURES_LIMIT = 10;
  * Starts the broker: the database and its secrets, the proxy, then the same handlers on two listeners:
  * http (`port`: ws:// and the UI) and https (`tlsPort`: wss:// and the UI).
  */
-export async function startServer(config: Config, options: { logger?: Logger; writer?: Pick<WriterOptions, 'exitInBatch'> } = {}): Promise<RunningServer> {
+export async function startServer(config: Config, options: { logger?: Logger; writer?: Pick<WriterOptions, 'exitInBatch' | 'intervalMs'> } = {}): Promise<RunningServer> {
   const log = options.logger ?? createLogger(config.logLevel);
   const startedAt = Date.now();
 

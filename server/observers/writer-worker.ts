@@ -28,6 +28,9 @@ export interface BatchWritten {
 
 const { file, exitInBatch } = workerData as WriterWorkerData;
 const sqlite = openSqlite(file);
+// Checkpoint the write-ahead log every ~40 MB rather than every ~4 MB: pages that batch after batch rewrite (the
+// indexes of meter_samples) are then copied into the database once instead of again and again.
+sqlite.pragma('wal_autocheckpoint = 10000');
 let batches = 0;
 let halfway = -1;
 const store = createObservationStore(sqlite, {
@@ -35,6 +38,9 @@ const store = createObservationStore(sqlite, {
     if (batches === exitInBatch && index === halfway) process.exit(1);
   },
 });
+
+const byStation = (a: Observation[], b: Observation[]) =>
+  a[0]!.tenantId - b[0]!.tenantId || (a[0]!.identity < b[0]!.identity ? -1 : a[0]!.identity > b[0]!.identity ? 1 : 0);
 
 parentPort!.on('message', (message: ToWorker) => {
   if ('close' in message) {
@@ -58,6 +64,9 @@ parentPort!.on('message', (message: ToWorker) => {
       units.push(reading.observations);
     }
   }
+  // One station's frames together, in their order (the sort is stable; stations do not affect one another): its
+  // samples then go to neighbouring places of each index, which SQLite finds warm.
+  units.sort(byStation);
   halfway = Math.floor(units.length / 2);
   const { samples, failed } = store.write(units);
   parentPort!.postMessage({

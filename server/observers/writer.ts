@@ -82,7 +82,7 @@ const sizeOf = (c: Captured) => c.call.length + (c.result?.length ?? 0) + c.iden
  * it had are sent again (observations are idempotent).
  */
 export function createWriter(databaseFile: string, log: Logger, options: WriterOptions = {}): Writer {
-  const { maxBytes = 64 * 1024 * 1024, intervalMs = 1000, maxBatch = 2000, events = {} } = options;
+  const { maxBytes = 64 * 1024 * 1024, intervalMs = 1000, maxBatch = 5000, events = {} } = options;
   /** Batches not sent yet, oldest first; the last one is still filling. */
   const queue: Batch[] = [];
   /** Batches sent and not answered, in order. */
