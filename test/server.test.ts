@@ -91,6 +91,7 @@ describe('configuration', () => {
       upstreamConnectTimeoutMs: 10_000,
       maxPayloadBytes: 16 * 1024 * 1024,
       sampleRetentionDays: 400,
+      observationQueueMaxBytes: 64 * 1024 * 1024,
     });
   });
 

@@ -199,7 +199,7 @@ export function createWriter(databaseFile: string, log: Logger, options: WriterO
         return false;
       }
       let open = queue.at(-1);
-      if (!open || open.items.length >= maxBatch || open.bytes + size > MAX_BATCH_BYTES) {
+      if (!open || open.items.length >= maxBatch || (open.items.length > 0 && open.bytes + size > MAX_BATCH_BYTES)) {
         open = { seq: seq++, items: [], bytes: 0, crashes: 0 };
         queue.push(open);
         if (queue.length > 1) soon ??= setImmediate(flush, false); // a full batch is waiting
