@@ -38,6 +38,12 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+export interface StartOptions {
+  logger?: Logger;
+  /** Test seams of the observation writer (server/observers/writer.ts). */
+  writer?: Pick<WriterOptions, 'exitInBatch' | 'intervalMs'>;
+}
+
 /** Links still open this long into a shutdown are ended without a close handshake. */
 const CLOSE_LINKS_TIMEOUT_MS = 3_000;
 const DAY_MS = 24 * 60 * 60_000;
@@ -48,7 +54,7 @@ const STATION_AUTH_FAILURES_LIMIT = 10;
  * Starts the broker: the database and its secrets, the proxy, then the same handlers on two listeners:
  * http (`port`: ws:// and the UI) and https (`tlsPort`: wss:// and the UI).
  */
-export async function startServer(config: Config, options: { logger?: Logger; writer?: Pick<WriterOptions, 'exitInBatch' | 'intervalMs'> } = {}): Promise<RunningServer> {
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const log = options.logger ?? createLogger(config.logLevel);
   const startedAt = Date.now();
 

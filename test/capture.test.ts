@@ -45,7 +45,12 @@ const meterValues = (n: number) => ({
   meterValue: [
     {
       timestamp: new Date(Date.UTC(2026, 10, 24) + n * 1000).toISOString(),
-      sampledValue: [{ value: String(n) }, { value: '7.4', unit: 'kW', measurand: 'Power.Active.Import' }, { value: '16', unit: 'A', measurand: 'Current.Import', phase: 'L1' }, { value: '230', unit: 'V', measurand: 'Voltage', phase: 'L1-N' }],
+      sampledValue: [
+        { value: String(n) },
+        { value: '7.4', unit: 'kW', measurand: 'Power.Active.Import' },
+        { value: '16', unit: 'A', measurand: 'Current.Import', phase: 'L1' },
+        { value: '230', unit: 'V', measurand: 'Voltage', phase: 'L1-N' },
+      ],
     },
   ],
 });
@@ -124,7 +129,11 @@ describe('capturing the traffic', () => {
     const store = database(b);
     try {
       const rows = await eventually(async () => {
-        const all = store.db.select({ action: identifications.action, answer: identifications.answer }).from(identifications).where(eq(identifications.tenantId, tenantId)).all();
+        const all = store.db
+          .select({ action: identifications.action, answer: identifications.answer })
+          .from(identifications)
+          .where(eq(identifications.tenantId, tenantId))
+          .all();
         return all.length === 2 && all;
       });
       expect(rows).toEqual([

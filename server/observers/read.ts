@@ -117,7 +117,8 @@ const v16: Record<string, Handler> = {
     read(c) {
       const p = fit(schema16.BootNotification, c.call, 3);
       const serialNumber = p.chargePointSerialNumber ?? p.chargeBoxSerialNumber ?? null;
-      return [{ ...where(c), kind: 'boot', at: new Date(c.at), vendor: p.chargePointVendor, model: p.chargePointModel, serialNumber, firmwareVersion: p.firmwareVersion ?? null }];
+      const facts = { vendor: p.chargePointVendor, model: p.chargePointModel, serialNumber, firmwareVersion: p.firmwareVersion ?? null };
+      return [{ ...where(c), kind: 'boot', at: new Date(c.at), ...facts }];
     },
   },
   StatusNotification: {
@@ -164,7 +165,8 @@ const v201: Record<string, Handler> = {
   BootNotification: {
     read(c) {
       const cs = fit(schema201.BootNotification, c.call, 3).chargingStation;
-      return [{ ...where(c), kind: 'boot', at: new Date(c.at), vendor: cs.vendorName, model: cs.model, serialNumber: cs.serialNumber ?? null, firmwareVersion: cs.firmwareVersion ?? null }];
+      const facts = { vendor: cs.vendorName, model: cs.model, serialNumber: cs.serialNumber ?? null, firmwareVersion: cs.firmwareVersion ?? null };
+      return [{ ...where(c), kind: 'boot', at: new Date(c.at), ...facts }];
     },
   },
   StatusNotification: {
