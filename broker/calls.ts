@@ -2,10 +2,16 @@
 export interface PendingCall {
   action: string;
   startedAt: number;
+  /**
+   * What a route hook attached to the call when it saw it go through (server/observers: the call frame whose
+   * answer it waits for), handed back with the answer. The broker itself never reads it.
+   */
+  context?: unknown;
 }
 
 /**
- * The calls in flight from one sender on one connection: message id → action and start time.
+ * The calls in flight from one sender on one connection: message id → action, start time and the context a hook
+ * attached. This is the one table of calls in flight: observers keep none of their own.
  * A CALLRESULT does not name its action, so this is how an answer is tied to its call (OCPP-J §4).
  *
  * OCPP allows one outstanding call per sender, so a handful of entries is the norm; the bound only
@@ -23,12 +29,15 @@ export class CallsInFlight {
     return this.#calls.size;
   }
 
-  start(id: string, action: string, now: number): void {
+  /** Records a call; returns its entry, to which a hook may attach a context. */
+  start(id: string, action: string, now: number): PendingCall {
+    const call: PendingCall = { action, startedAt: now };
     this.#calls.delete(id);
-    this.#calls.set(id, { action, startedAt: now });
+    this.#calls.set(id, call);
     if (this.#calls.size > this.#limit) {
       this.#calls.delete(this.#calls.keys().next().value!);
     }
+    return call;
   }
 
   /** Removes and returns the call that `id` answers, if it is still known. */

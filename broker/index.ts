@@ -16,10 +16,10 @@ import { pathAsSent, type ConnectionEvent } from './events.ts';
 export { OCPP_PATH_PREFIX } from './upgrade.ts';
 export { Refusal, refusals, type RefusalCode, type RefusalKind } from './refusals.ts';
 export type { Directory, StationCredentials, TenantSecurity, Throttle, ThrottleRule, ThrottleSlot } from './directory.ts';
+export type { PendingCall } from './calls.ts';
 export type { Envelope } from './frame.ts';
 export type { ConnectionEvent } from './events.ts';
 export type { RouteHooks } from './route.ts';
-export type { PendingCall } from './calls.ts';
 export type { StationInfo } from './types.ts';
 
 /**

@@ -10,15 +10,18 @@ export interface RouteHooks {
   /**
    * The broker's own answer to a call from the station (a whole CALLRESULT or CALLERROR frame), sent back instead
    * of forwarding the call; undefined to forward it. Called for calls only, before forwarding: keep it quick.
+   * `pending` is the call's entry, handed to `observe` with the call and with this answer: a hook may set its
+   * `context`.
    */
-  answer?(call: Extract<Envelope, { kind: 'call' }>, frame: Buffer): string | undefined;
+  answer?(call: Extract<Envelope, { kind: 'call' }>, frame: Buffer, pending: PendingCall): string | undefined;
   /**
-   * Every frame that came from `from`, after it was forwarded (or answered). Must not throw or block.
-   * `call`: for an answer (CALLRESULT, CALLERROR), the call it answers, when it was in flight.
+   * Every frame that came from `from`, after it was forwarded (or answered). Must not throw or block. `call` is, for
+   * a CALL, its entry in the calls in flight (a hook may set its `context`); for a CALLRESULT or CALLERROR, the entry
+   * of the call it answers, context included, when that call is known.
    * `local`: the broker answered the station's call itself, so neither the call nor its answer (observed as coming
    * from the CPMS's side) crossed to the CPMS.
    */
-  observe?(from: Side, envelope: Envelope, frame: Buffer, call?: PendingCall, local?: boolean): void;
+  observe?(from: Side, envelope: Envelope, frame: Buffer, call: PendingCall | undefined, local?: boolean): void;
   /** A call that `caller` sent was answered through the broker, `ms` after it went through. */
   answered?(caller: Side, action: string, ms: number): void;
 }
@@ -38,21 +41,23 @@ export function forward(from: Link, to: Link, frame: Buffer, hooks: RouteHooks =
 
   const envelope = readEnvelope(frame);
   if (envelope.kind === 'call' && from.side === 'station' && hooks.answer) {
-    const reply = hooks.answer(envelope, frame);
+    // Answered at once, so never in the calls in flight; the entry only carries the hook's context to `observe`.
+    const local: PendingCall = { action: envelope.action, startedAt: now };
+    const reply = hooks.answer(envelope, frame, local);
     if (reply !== undefined) {
       from.ws.send(reply);
       from.framesSent++;
       if (hooks.observe) {
-        hooks.observe(from.side, envelope, frame, undefined, true);
+        hooks.observe(from.side, envelope, frame, local, true);
         const answer = Buffer.from(reply);
-        hooks.observe('cpms', readEnvelope(answer), answer, { action: envelope.action, startedAt: now }, true);
+        hooks.observe('cpms', readEnvelope(answer), answer, local, true);
       }
       return;
     }
   }
   let call: PendingCall | undefined;
   if (envelope.kind === 'call') {
-    from.calls.start(envelope.id, envelope.action, now);
+    call = from.calls.start(envelope.id, envelope.action, now);
   } else if (envelope.kind === 'result' || envelope.kind === 'error') {
     call = to.calls.finish(envelope.id);
     if (call) hooks.answered?.(to.side, call.action, now - call.startedAt);

@@ -1,11 +1,9 @@
 import { and, count, eq, sql } from 'drizzle-orm';
 import type { Db } from './index.ts';
+import { badgeMatchKey } from './badge-key.ts';
 import { badges, drivers } from './schema.ts';
 
-/** What badge matching compares: surrounding spaces and case do not count (OCPP 2.0.1 idTokens are case-insensitive). */
-export function badgeMatchKey(badge: string): string {
-  return badge.trim().toLowerCase();
-}
+export { badgeMatchKey };
 
 /** The driver a badge belongs to in a tenant, if any. */
 export function findDriverByBadge(db: Db, tenantId: number, badge: string): { id: number; email: string; blocked: boolean } | undefined {

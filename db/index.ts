@@ -5,6 +5,7 @@ import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { paths } from '../server/paths.ts';
 import * as schema from './schema.ts';
+import { openSqlite } from './sqlite.ts';
 
 export type Db = BetterSQLite3Database<typeof schema>;
 
@@ -23,15 +24,10 @@ export interface Store {
 
 /**
  * Opens (creating when needed) the SQLite file, and applies every pending migration. Without `migrationsFolder`, a
- * second connection to a database already migrated (the observation writer's, in its worker thread).
+ * second connection to a database already migrated.
  */
 export function openDatabase(file: string, migrationsFolder?: string): Store {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const sqlite = new Database(file, { nativeBinding: paths.nativeBinding });
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('synchronous = NORMAL'); // WAL: durable at checkpoints, no fsync per commit
-  sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma('busy_timeout = 5000');
+  const sqlite = openSqlite(file);
   const db = drizzle({ client: sqlite, schema });
   let backupBeforeMigrating: string | undefined;
   if (migrationsFolder) {

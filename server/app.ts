@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import pkg from '../package.json' with { type: 'json' };
 import { createBroker, type Broker } from '../broker/index.ts';
 import { pruneSessions } from '../db/accounts.ts';
-import { pruneSamples } from '../db/transactions.ts';
+import { pruneSamples } from '../db/retention.ts';
 import { openDatabase } from '../db/index.ts';
 import { SESSION_IDLE_MS, SESSION_MAX_AGE_MS } from './auth/actor.ts';
 import { createFirstAdmin } from './auth/first-admin.ts';
@@ -24,7 +24,7 @@ import { createInspector } from './inspector/index.ts';
 import { createLogger } from './logger.ts';
 import { combineHooks, createMetrics } from './metrics.ts';
 import { createObservers } from './observers/index.ts';
-import { createWriter } from './observers/writer.ts';
+import { createWriter, type WriterOptions } from './observers/writer.ts';
 import { paths } from './paths.ts';
 import { ensureServerCertificate, serverCredentials, TLS_SETTINGS } from './tls/server-certificate.ts';
 import type { Services } from './trpc.ts';
@@ -37,8 +37,16 @@ export interface RunningServer {
   /** https://<host>:<tlsPort> */
   tlsUrl: string;
   broker: Broker;
-  /** Stops accepting, closes every station link (1001) and its CPMS link, closes the database. */
+  /** Captured frames not written to the database yet. */
+  observationsPending(): number;
+  /** Stops accepting, closes every station link (1001) and its CPMS link, writes every observation, closes the database. */
   close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Test seams of the observation writer (server/observers/writer.ts). */
+  writer?: Pick<WriterOptions, 'exitInBatch' | 'intervalMs'>;
 }
 
 /** Links still open this long into a shutdown are ended without a close handshake. */
@@ -49,7 +57,7 @@ const DAY_MS = 24 * 60 * 60_000;
  * Starts the broker: the database and its secrets, the proxy, then the same handlers on two listeners:
  * http (`port`: ws:// and the UI) and https (`tlsPort`: wss:// and the UI).
  */
-export async function startServer(config: Config, options: { logger?: Logger } = {}): Promise<RunningServer> {
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const log = options.logger ?? createLogger(config.logLevel);
   const startedAt = Date.now();
 
@@ -66,7 +74,12 @@ export async function startServer(config: Config, options: { logger?: Logger } =
   pruneExpiredSessions();
   const pruning = setInterval(pruneExpiredSessions, 60 * 60_000).unref();
 
-  const writer = createWriter(path.join(config.dataDir, 'broker.db'), log);
+  const metrics = createMetrics({ broker: () => broker, observationsPending: () => writer.pending() });
+  const writer = createWriter(path.join(config.dataDir, 'broker.db'), log, {
+    ...options.writer,
+    maxBytes: config.observationQueueMaxBytes,
+    events: metrics.writer,
+  });
   const pruneOldSamples = () => {
     const pruned = pruneSamples(store.db, new Date(Date.now() - config.sampleRetentionDays * DAY_MS));
     if (pruned) log.info({ event: 'samples.pruned', pruned, retentionDays: config.sampleRetentionDays }, 'old meter samples deleted');
@@ -74,7 +87,6 @@ export async function startServer(config: Config, options: { logger?: Logger } =
   pruneOldSamples();
   const retention = setInterval(pruneOldSamples, 6 * 60 * 60_000).unref();
 
-  const metrics = createMetrics({ broker: () => broker, writeQueue: () => writer.pending() });
   const observers = createObservers(store.db, writer, log);
   const directory = createDirectory(store.db, sealer, log);
   const connections = createConnectionLog({
@@ -115,13 +127,18 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     connections,
     cpmsTester: createCpmsTester({ directory, timeoutMs: config.upstreamConnectTimeoutMs, maxPayloadBytes: config.maxPayloadBytes }),
     offline: { stationSilentAfterMs: config.stationSilentAfterMs, stationOfflineAlertMinutes: config.stationOfflineAlertMinutes },
+    writerHealth: () => {
+      const reason = writer.problem();
+      return reason === undefined ? { ok: true } : { ok: false, reason };
+    },
   };
   registerAlertMetrics(metrics.registry, () => services);
   let ready = false;
+  let closing: Promise<void> | undefined;
   const onRequest = createRequestHandler(services, {
     startedAt,
     databaseOk: store.ping,
-    ready: () => ready,
+    notReady: () => (ready ? writer.problem() : closing ? 'shutting down' : 'starting'),
     metricsToken: config.metricsToken,
   });
   const onUpgrade = createUpgradeHandler(services);
@@ -155,13 +172,13 @@ export async function startServer(config: Config, options: { logger?: Logger } =
   const hostInUrl = host.includes(':') ? `[${host}]` : host;
   log.info({ event: 'started', port, tlsPort, host: config.host, dataDir: config.dataDir, version: pkg.version }, 'broker started');
 
-  let closing: Promise<void> | undefined;
   return {
     port,
     tlsPort,
     url: `http://${hostInUrl}:${port}`,
     tlsUrl: `https://${hostInUrl}:${tlsPort}`,
     broker,
+    observationsPending: () => writer.pending(),
     close: () =>
       (closing ??= (async () => {
         ready = false;

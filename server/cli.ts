@@ -11,7 +11,10 @@ import { ConfigError, configSchema, loadConfig, options } from './config.ts';
 import { dataFiles, DataDirBusy } from './data-dir.ts';
 import { paths } from './paths.ts';
 
-/** The process must be gone this long after SIGINT/SIGTERM. */
+/**
+ * The process must be gone this long after SIGINT/SIGTERM, or, while observations are still being written, each
+ * time this long has passed without any of them written.
+ */
 const EXIT_DEADLINE_MS = 5_000;
 
 const COMMANDS = `Commands:
@@ -81,7 +84,12 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
       const server = await startServer(config);
       for (const signal of ['SIGINT', 'SIGTERM'] as const) {
         process.once(signal, () => {
-          setTimeout(() => process.exit(1), EXIT_DEADLINE_MS).unref();
+          let pending = Infinity;
+          setInterval(() => {
+            const now = server.observationsPending();
+            if (now === 0 || now >= pending) process.exit(1);
+            pending = now;
+          }, EXIT_DEADLINE_MS).unref();
           server.close().then(
             () => process.exit(0),
             () => process.exit(1),

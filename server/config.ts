@@ -47,6 +47,11 @@ export const options = {
     env: 'STATION_OFFLINE_ALERT_MINUTES',
     help: 'A registered station offline for longer than this raises an alert',
   },
+  observationQueueMaxBytes: {
+    flag: 'observation-queue-max-bytes',
+    env: 'OBSERVATION_QUEUE_MAX_BYTES',
+    help: 'Bound of the observations waiting to be written; past it new ones are dropped (and counted)',
+  },
   // No flags for these: command lines are visible to every user of the machine.
   metricsToken: { flag: undefined, env: 'METRICS_TOKEN', help: 'When set, /metrics requires Authorization: Bearer <this token>' },
   adminUser: { flag: undefined, env: 'BROKER_ADMIN_USER', help: 'Creates this admin at start-up when no admin exists yet' },
@@ -68,6 +73,7 @@ export const configSchema = z.object({
   connectionLogRetentionDays: int(1, 36_500).default(30),
   stationSilentAfterMs: int(1_000, 7 * 24 * 3_600_000).default(600_000),
   stationOfflineAlertMinutes: int(0, 7 * 24 * 60).default(15),
+  observationQueueMaxBytes: int(64 * 1024, 4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
   metricsToken: z.string().min(16, 'At least 16 characters').regex(/^\S+$/, 'No spaces').optional(),
   adminUser: usernameSchema.optional(),
   adminPassword: passwordSchema.optional(),

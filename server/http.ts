@@ -21,8 +21,8 @@ import { createContext, type Services } from './trpc.ts';
 export interface Health {
   startedAt: number;
   databaseOk: () => boolean;
-  /** Listening and not shutting down. */
-  ready: () => boolean;
+  /** Why the broker should get no traffic now (starting, shutting down, its observation writer behind), if so. */
+  notReady: () => string | undefined;
   /** When set, /metrics wants it as a bearer token. */
   metricsToken?: string;
 }
@@ -61,9 +61,9 @@ export function createRequestHandler(services: Services, health: Health): Reques
         }),
       );
     } else if (pathname === '/readyz') {
-      const ready = health.ready() && health.databaseOk();
-      res.writeHead(ready ? 200 : 503, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ ready }));
+      const reason = health.notReady() ?? (health.databaseOk() ? undefined : 'the database does not answer');
+      res.writeHead(reason === undefined ? 200 : 503, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(reason === undefined ? { ready: true } : { ready: false, reason }));
     } else if (pathname === '/metrics') {
       if (health.metricsToken !== undefined && !bearerIs(req.headers.authorization, health.metricsToken)) {
         res.writeHead(401, { 'Content-Type': 'text/plain', 'WWW-Authenticate': 'Bearer' }).end('A bearer token is required\n');

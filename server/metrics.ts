@@ -1,10 +1,11 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Broker, Refusal, RouteHooks } from '../broker/index.ts';
+import type { WriterEvents } from './observers/writer.ts';
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
 /** The broker's Prometheus metrics (served at /metrics), with the process's own. */
-export function createMetrics(sources: { broker: () => Broker; writeQueue: () => number }) {
+export function createMetrics(sources: { broker: () => Broker; observationsPending: () => number }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'ocpp_broker_' });
 
@@ -46,12 +47,35 @@ export function createMetrics(sources: { broker: () => Broker; writeQueue: () =>
     registers: [registry],
   });
   new Gauge({
-    name: 'ocpp_broker_db_write_queue',
-    help: 'Observations waiting to be written to the database',
+    name: 'ocpp_broker_observations_pending',
+    help: 'Captured frames accepted and not written to the database yet',
     registers: [registry],
     collect() {
-      this.set(sources.writeQueue());
+      this.set(sources.observationsPending());
     },
+  });
+  const observationsWritten = new Counter({
+    name: 'ocpp_broker_observations_written_total',
+    help: 'Captured frames whose observations are written to the database',
+    registers: [registry],
+  });
+  const samplesWritten = new Counter({
+    name: 'ocpp_broker_samples_written_total',
+    help: 'Meter value samples written to the database (a replayed sample is not written again)',
+    registers: [registry],
+  });
+  const observationsDropped = new Counter({
+    name: 'ocpp_broker_observations_dropped_total',
+    help: 'Captured frames not written: queue_full (shed at OBSERVATION_QUEUE_MAX_BYTES), write_failed (the database refused them)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  for (const reason of ['queue_full', 'write_failed']) observationsDropped.inc({ reason }, 0);
+  const observationsSkipped = new Counter({
+    name: 'ocpp_broker_observations_skipped_total',
+    help: 'Captured frames whose payload does not fit the schema the broker reads (forwarded all the same), by action and reason',
+    labelNames: ['action', 'reason'],
+    registers: [registry],
   });
 
   return {
@@ -65,6 +89,19 @@ export function createMetrics(sources: { broker: () => Broker; writeQueue: () =>
         calls.observe({ caller, action }, ms / 1000);
       },
     } satisfies RouteHooks,
+    /** What becomes of captured frames (server/observers/writer.ts). */
+    writer: {
+      written(frames, samples) {
+        observationsWritten.inc(frames);
+        samplesWritten.inc(samples);
+      },
+      dropped(reason, frames) {
+        observationsDropped.inc({ reason }, frames);
+      },
+      skipped(action, reason, frames) {
+        observationsSkipped.inc({ action, reason }, frames);
+      },
+    } satisfies WriterEvents,
     refused(refusal: Refusal, tenant: string | undefined) {
       // The refusal's kind (broker/refusals.ts) says which it is; THROTTLED is not itself a failed authentication.
       if (refusal.kind === 'cpms') cpmsFailures.inc({ tenant: tenant ?? '', status: String(refusal.status) });
@@ -80,9 +117,9 @@ export function createMetrics(sources: { broker: () => Broker; writeQueue: () =>
 export function combineHooks(first: RouteHooks, second: RouteHooks): RouteHooks {
   return {
     answer: first.answer ?? second.answer,
-    observe(from, envelope, frame) {
-      first.observe?.(from, envelope, frame);
-      second.observe?.(from, envelope, frame);
+    observe(from, envelope, frame, call) {
+      first.observe?.(from, envelope, frame, call);
+      second.observe?.(from, envelope, frame, call);
     },
     answered(caller, action, ms) {
       first.answered?.(caller, action, ms);

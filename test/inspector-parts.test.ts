@@ -161,7 +161,7 @@ describe('the inspector', () => {
           const activity: number[] = [];
           traffic.forEach(({ station, size }, n) => {
             const frame = frameOf(n, size);
-            hooks[station]!.observe!('station', readEnvelope(frame), frame);
+            hooks[station]!.observe!('station', readEnvelope(frame), frame, undefined);
             if (activity.includes(station)) activity.splice(activity.indexOf(station), 1);
             activity.push(station);
 
@@ -192,14 +192,14 @@ describe('the inspector', () => {
     const first = stream.next(); // the stream is open and waiting
     for (let n = 1; n <= 10; n++) {
       const frame = frameOf(n, 50, 'Heartbeat');
-      hooks.observe!('station', readEnvelope(frame), frame);
+      hooks.observe!('station', readEnvelope(frame), frame, undefined);
     }
     const events: InspectorEvent[] = [(await first).value];
     for (let i = 0; i < 3; i++) events.push((await stream.next()).value);
     expect(events.map((e) => (e.kind === 'frame' ? e.frame.id : `skipped ${e.count}`))).toEqual(['1', '2', '3', 'skipped 7']);
 
     const frame = frameOf(11, 50, 'Heartbeat');
-    hooks.observe!('station', readEnvelope(frame), frame);
+    hooks.observe!('station', readEnvelope(frame), frame, undefined);
     const next = (await stream.next()).value;
     expect(next.kind === 'frame' && next.frame.id).toBe('11');
     expect(inspector.stats().streams).toBe(1);
@@ -226,7 +226,7 @@ describe('the inspector', () => {
     const text = call('1', 'Heartbeat', {});
     chunk.write(text, 100);
     const frame = chunk.subarray(100, 100 + text.length);
-    inspector.hooks({ tenantId: 1, identity: 'CP1' }).observe!('station', readEnvelope(frame), frame);
+    inspector.hooks({ tenantId: 1, identity: 'CP1' }).observe!('station', readEnvelope(frame), frame, undefined);
     chunk.fill(0x41); // the chunk is not what the inspector holds
     expect(inspector.frames(1, 'CP1')[0]!.text).toBe(text);
     expect(inspector.stats().bytes).toBe(text.length + FRAME_OVERHEAD_BYTES + STATION_OVERHEAD_BYTES);

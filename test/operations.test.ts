@@ -57,7 +57,8 @@ describe('/metrics', () => {
     expect(value(text, 'ocpp_broker_call_duration_seconds_count{caller="station",action="Heartbeat"}')).toBe(2);
     expect(value(text, 'ocpp_broker_cpms_connection_failures_total{tenant="down",status="502"}')).toBe(1);
     expect(value(text, 'ocpp_broker_authentication_failures_total{kind="admin",tenant=""}')).toBe(1);
-    expect(value(text, 'ocpp_broker_db_write_queue')).toBeGreaterThanOrEqual(0);
+    expect(value(text, 'ocpp_broker_observations_pending')).toBeGreaterThanOrEqual(0);
+    expect(value(text, 'ocpp_broker_observations_dropped_total{reason="queue_full"}')).toBe(0);
     expect(text).toContain('ocpp_broker_process_resident_memory_bytes');
     await cp.close();
   });

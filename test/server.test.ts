@@ -94,6 +94,7 @@ describe('configuration', () => {
       connectionLogRetentionDays: 30,
       stationSilentAfterMs: 600_000,
       stationOfflineAlertMinutes: 15,
+      observationQueueMaxBytes: 64 * 1024 * 1024,
     });
   });
 

@@ -1,23 +1,26 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { count } from 'drizzle-orm';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Store } from '../db/index.ts';
 import { samplesOf } from '../db/reports.ts';
-import { meterSamples, tenants, transactions } from '../db/schema.ts';
-import { pruneSamples } from '../db/transactions.ts';
+import { pruneSamples } from '../db/retention.ts';
+import { identifications, meterSamples, tenants, transactions } from '../db/schema.ts';
+import type { Captured } from '../server/observers/read.ts';
+import { createWriter, OVERHEAD_BYTES, type DropReason, type WriterEvents } from '../server/observers/writer.ts';
 import { paths } from '../server/paths.ts';
-import { createWriter } from '../server/observers/writer.ts';
 
 let dir: string;
 let store: Store;
 let file: string;
 let tenantId: number;
-const logs: Record<string, unknown>[] = [];
+let logs: Record<string, unknown>[];
 const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
 
 beforeEach(() => {
+  logs = [];
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocpp-broker-writer-'));
   file = path.join(dir, 'broker.db');
   store = openDatabase(file, paths.migrations);
@@ -28,41 +31,169 @@ afterEach(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const sample = (at: Date, value: number) => ({ at, measurand: 'Energy.Active.Import.Register', phase: null, location: null, context: null, unit: 'Wh', value });
+const DAY_MS = 24 * 60 * 60_000;
+const T0 = Date.UTC(2026, 10, 24);
+
+/** A station's call as the forwarding thread captures it. */
+function call(action: string, payload: unknown, extra: Partial<Captured> = {}): Captured {
+  return { tenantId, identity: 'CP', version: '1.6', action, at: Date.now(), call: JSON.stringify([2, 'id', action, payload]), ...extra };
+}
+
+/** 1.6 MeterValues with four samples, the n-th second after `from`. */
+function meterValues(n: number, options: { from?: number; transactionId?: number; identity?: string } = {}): Captured {
+  const timestamp = new Date((options.from ?? T0) + n * 1000).toISOString();
+  return call(
+    'MeterValues',
+    {
+      connectorId: 1,
+      transactionId: options.transactionId,
+      meterValue: [
+        {
+          timestamp,
+          sampledValue: [
+            { value: String(1000 + n), context: 'Sample.Periodic' },
+            { value: '7.4', unit: 'kW', measurand: 'Power.Active.Import' },
+            { value: '16.1', unit: 'A', measurand: 'Current.Import', phase: 'L1' },
+            { value: '231', unit: 'V', measurand: 'Voltage', phase: 'L1-N' },
+          ],
+        },
+      ],
+    },
+    { identity: options.identity ?? 'CP' },
+  );
+}
+
+/** The writer's events, summed. */
+function tally() {
+  const t = { written: 0, samples: 0, dropped: { queue_full: 0, write_failed: 0 } as Record<DropReason, number>, skipped: {} as Record<string, number> };
+  const events: WriterEvents = {
+    written(frames, samples) {
+      t.written += frames;
+      t.samples += samples;
+    },
+    dropped(reason, frames) {
+      t.dropped[reason] += frames;
+    },
+    skipped(action, reason, frames) {
+      t.skipped[`${action}/${reason}`] = (t.skipped[`${action}/${reason}`] ?? 0) + frames;
+    },
+  };
+  return { t, events };
+}
+
+const rows = (table: typeof meterSamples | typeof identifications) => store.db.select({ n: count() }).from(table).get()!.n;
+const sampleCount = () => rows(meterSamples);
 
 describe('the observation writer', () => {
-  it('writes nothing from the forwarding path, and everything waiting when it closes', async () => {
+  it('parses and writes nothing on the forwarding path, and everything waiting when it closes', async () => {
     const writer = createWriter(file, log, { intervalMs: 60_000 });
-    writer.push({ kind: 'meter', tenantId, identity: 'CP', evseId: null, connectorId: 1, transactionId: '7', samples: [sample(new Date(), 10)] });
+    writer.push(meterValues(0, { transactionId: 7 }));
     expect(writer.pending()).toBe(1);
-    expect(store.db.select().from(meterSamples).all()).toHaveLength(0);
+    expect(sampleCount()).toBe(0);
     await writer.close();
     expect(writer.pending()).toBe(0);
-    expect(store.db.select().from(meterSamples).all()).toHaveLength(1);
+    expect(sampleCount()).toBe(4);
   });
 
-  it('loses only the observation that cannot be written, not its batch', async () => {
-    const writer = createWriter(file, log, { intervalMs: 60_000 });
-    writer.push({ kind: 'started16', tenantId, identity: 'CP', at: new Date(), transactionId: '1', connectorId: 1, badgeId: 'B', meterStartWh: 0 });
-    writer.push({ kind: 'started16', tenantId: 999, identity: 'CP', at: new Date(), transactionId: '2', connectorId: 1, badgeId: 'B', meterStartWh: 0 });
-    writer.push({ kind: 'meter', tenantId, identity: 'CP', evseId: null, connectorId: 1, transactionId: '1', samples: [sample(new Date(), 5)] });
+  it('loses only the frame that cannot be written, not its batch', async () => {
+    const { t, events } = tally();
+    const writer = createWriter(file, log, { intervalMs: 60_000, events });
+    const start = (tenant: number, id: number) =>
+      call(
+        'StartTransaction',
+        { connectorId: 1, idTag: 'B', meterStart: 0, timestamp: new Date(T0).toISOString() },
+        { tenantId: tenant, result: JSON.stringify([3, 'id', { transactionId: id, idTagInfo: { status: 'Accepted' } }]) },
+      );
+    writer.push(start(tenantId, 1));
+    writer.push(start(999, 2));
+    writer.push(meterValues(0, { transactionId: 1 }));
     await writer.close();
     const [tx] = store.db.select().from(transactions).all();
     expect(tx).toMatchObject({ transactionId: '1', state: 'active' });
-    expect(samplesOf(store.db, tx!.id)).toHaveLength(1);
+    expect(samplesOf(store.db, tx!.id)).toHaveLength(4);
     expect(logs.filter((l) => l.msg === 'observation not written')).toEqual([
       expect.objectContaining({ kind: 'started16', tenantId: 999, error: expect.stringMatching(/FOREIGN KEY/) }),
     ]);
+    expect(t).toMatchObject({ written: 2, samples: 4, dropped: { queue_full: 0, write_failed: 1 } });
+  });
+
+  it('sheds frames past its bound, and every frame pushed is written, dropped or skipped: the counts add up exactly', async () => {
+    const maxBytes = 256 * 1024;
+    const { t, events } = tally();
+    const writer = createWriter(file, log, { maxBytes, events, intervalMs: 50 });
+    const heapBefore = process.memoryUsage().heapUsed;
+    const padding = 'x'.repeat(3000); // ~3 KB frames: 100,000 of them are ~300 MB, over a thousand times the bound
+    let pushed = 0;
+    let accepted = 0;
+    let mostPending = 0;
+    for (let round = 0; round < 50; round++) {
+      for (let i = 0; i < 2000; i++) {
+        const n = pushed++;
+        const frame = n % 1000 === 999 ? call('MeterValues', { connectorId: 'one' }) : meterValues(n);
+        frame.call = `${frame.call.slice(0, -1)},"${padding}"]`; // a fifth element: ignored by the reader
+        if (writer.push(frame)) accepted++;
+        mostPending = Math.max(mostPending, writer.pendingBytes());
+      }
+      await new Promise((resolve) => setImmediate(resolve)); // the writer's answers come in between rounds
+    }
+    expect(mostPending).toBeLessThanOrEqual(maxBytes);
+    expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(150 * 1024 * 1024);
+    await writer.close();
+
+    const skipped = Object.values(t.skipped).reduce((a, b) => a + b, 0);
+    expect(t.dropped.queue_full).toBeGreaterThan(0);
+    expect(t.dropped.queue_full).toBe(pushed - accepted);
+    expect(t.written + skipped + t.dropped.write_failed).toBe(accepted);
+    expect(t.written + skipped + t.dropped.queue_full + t.dropped.write_failed).toBe(pushed);
+    expect(t.samples).toBe(t.written * 4);
+    expect(sampleCount()).toBe(t.samples);
+    const warnings = logs.filter((l) => l.event === 'observations.shed');
+    expect(warnings).toHaveLength(1); // at most once a minute
+    expect(warnings[0]).toMatchObject({ level: 40, maxBytes });
+  });
+
+  it('counts payloads that do not fit by action and reason', async () => {
+    const { t, events } = tally();
+    const writer = createWriter(file, log, { events });
+    writer.push({ ...meterValues(0), call: '[2, "id", "MeterValues", {"connectorId": 1,' }); // cut short
+    writer.push(call('MeterValues', { connectorId: 1, meterValue: [{ timestamp: 'yesterday', sampledValue: [] }] }));
+    writer.push(call('StatusNotification', { connectorId: 1, status: 'Available' })); // no errorCode
+    writer.push(call('StatusNotification', { connectorId: 1, status: 'Available', errorCode: 'NoError' }));
+    await writer.close();
+    expect(t.skipped).toEqual({ 'MeterValues/invalid_json': 1, 'MeterValues/schema_mismatch': 1, 'StatusNotification/schema_mismatch': 1 });
+    expect(t.written).toBe(1);
+  });
+
+  it('starts a worker that died halfway through a batch again, and loses nothing it accepted', async () => {
+    const { t, events } = tally();
+    const writer = createWriter(file, log, { events, maxBatch: 500, intervalMs: 60_000, exitInBatch: 2 });
+    for (let n = 0; n < 2000; n++) {
+      writer.push(n % 4 === 0 ? call('Authorize', { idTag: `BADGE${n}` }) : meterValues(n));
+    }
+    await writer.close();
+    expect(logs.filter((l) => l.event === 'writer.restarting')).toHaveLength(1);
+    expect(t).toMatchObject({ written: 2000, samples: 1500 * 4, dropped: { queue_full: 0, write_failed: 0 } });
+    expect(sampleCount()).toBe(1500 * 4);
+    // The batch it died in was rolled back, then written once: identifications (not idempotent) are not doubled.
+    expect(rows(identifications)).toBe(500);
+  });
+
+  it('keeps within its bound while a frame costs its text and a fixed overhead', () => {
+    const writer = createWriter(file, log, { maxBytes: 64 * 1024 });
+    const frame = meterValues(0);
+    expect(writer.push(frame)).toBe(true);
+    expect(writer.pendingBytes()).toBe(frame.call.length + frame.identity.length + OVERHEAD_BYTES);
+    return writer.close();
   });
 });
 
 describe('retention', () => {
   it('deletes samples older than the limit and keeps the rest', async () => {
-    const day = 24 * 60 * 60_000;
     const writer = createWriter(file, log);
-    writer.push({ kind: 'meter', tenantId, identity: 'CP', evseId: null, connectorId: 1, transactionId: null, samples: [sample(new Date(Date.now() - 401 * day), 1), sample(new Date(Date.now() - 399 * day), 2)] });
+    writer.push(meterValues(0, { from: Date.now() - 401 * DAY_MS }));
+    writer.push(meterValues(0, { from: Date.now() - 399 * DAY_MS }));
     await writer.close();
-    expect(pruneSamples(store.db, new Date(Date.now() - 400 * day))).toBe(1);
-    expect(store.db.select({ value: meterSamples.value }).from(meterSamples).all()).toEqual([{ value: 2 }]);
+    expect(pruneSamples(store.db, new Date(Date.now() - 400 * DAY_MS))).toBe(4);
+    expect(sampleCount()).toBe(4);
   });
 });

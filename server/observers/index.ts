@@ -1,15 +1,11 @@
 import type { Logger } from 'pino';
-import type { z } from 'zod';
-import type { Envelope, RouteHooks } from '../../broker/index.ts';
+import type { PendingCall, RouteHooks } from '../../broker/index.ts';
 import { findDriverByBadge } from '../../db/badges.ts';
 import type { Db } from '../../db/index.ts';
 import { getTenant } from '../../db/tenants.ts';
 import { v16, v201 } from './payloads.ts';
-import { samples16, samples201 } from './samples.ts';
+import { captures, type Captured, type OcppVersion } from './read.ts';
 import type { Writer } from './writer.ts';
-
-/** Where the payload is in a CALL: `[2, id, action, payload]`. */
-const PAYLOAD = 3;
 
 interface SessionFacts {
   tenantId: number;
@@ -19,190 +15,65 @@ interface SessionFacts {
 }
 
 /**
- * Reads what the broker needs from each session's traffic: badges (tied to drivers), transactions, meter values,
- * station facts. Frames are read after they are forwarded, and what they say is queued for the writer. In the
- * tenant's `broker` authorization mode, Authorize is answered here from the driver list instead of forwarded.
+ * What the observers attach to a call in flight (PendingCall.context): the broker's own answer to it, or the captured
+ * call whose CALLRESULT the writer needs too.
+ */
+type CallContext = { answer: string } | { awaiting: Captured };
+
+/**
+ * Captures what the broker records from each session's traffic (badges, transactions, meter values, station facts):
+ * the station calls of the actions server/observers/read.ts reads, as text, queued for the writer's thread, which
+ * parses them. Nothing here parses a payload, with one exception: in the tenant's `broker` authorization mode,
+ * Authorize is answered here, at once, from the driver list instead of forwarded.
  */
 export function createObservers(db: Db, writer: Writer, log: Logger) {
   return (session: SessionFacts): RouteHooks => {
-    const version = session.subprotocol?.startsWith('ocpp2') ? '2.0.1' : '1.6';
+    const version: OcppVersion = session.subprotocol?.startsWith('ocpp2') ? '2.0.1' : '1.6';
     const where = { tenantId: session.tenantId, identity: session.identity };
-    /** 1.6 StartTransaction calls waiting for the CPMS to number them: message id → what the station sent. */
-    const starting = new Map<string, z.infer<typeof v16.StartTransaction>>();
-    /** Authorize calls the broker answered itself: message id → its answer, recorded when the call is observed. */
-    const answered = new Map<string, string>();
 
-    function parse<T extends z.ZodType>(schema: T, frame: Buffer, index: number): z.infer<T> | undefined {
+    /** A station's call as the writer gets it: its text, when it came, and the broker's own answer to it, if any. */
+    function capture(action: string, frame: Buffer, call: PendingCall | undefined): Captured {
+      const context = call?.context as CallContext | undefined;
+      const captured: Captured = { ...where, version, action, at: call?.startedAt ?? Date.now(), call: frame.toString() };
+      if (context && 'answer' in context) captured.answer = context.answer;
+      return captured;
+    }
+
+    /** The badge of an Authorize, read only to answer it (broker mode); undefined when it is not a valid Authorize. */
+    function badgeOf(frame: Buffer): string | undefined {
       try {
-        const result = schema.safeParse((JSON.parse(frame.toString()) as unknown[])[index]);
-        if (result.success) return result.data;
-        log.debug({ ...where, issues: result.error.issues.slice(0, 3) }, 'payload not recorded: it does not fit the schema');
+        const payload = (JSON.parse(frame.toString()) as unknown[])[3];
+        return version === '1.6' ? v16.Authorize.safeParse(payload).data?.idTag : v201.Authorize.safeParse(payload).data?.idToken.idToken;
       } catch {
-        // not JSON: forwarded as it was, nothing to record
+        return undefined;
       }
-      return undefined;
-    }
-
-    function answerTo(id: string): string | null {
-      const answer = answered.get(id) ?? null;
-      answered.delete(id);
-      return answer;
-    }
-
-    function fromStation(call: { id: string; action: string }, frame: Buffer) {
-      if (version === '1.6') {
-        switch (call.action) {
-          case 'Authorize': {
-            const p = parse(v16.Authorize, frame, PAYLOAD);
-            if (p) writer.push({ ...where, kind: 'identified', at: new Date(), action: 'Authorize', badgeId: p.idTag, answer: answerTo(call.id) });
-            return;
-          }
-          case 'StartTransaction': {
-            const p = parse(v16.StartTransaction, frame, PAYLOAD);
-            if (p) {
-              starting.set(call.id, p);
-              writer.push({ ...where, kind: 'identified', at: p.timestamp, action: 'StartTransaction', badgeId: p.idTag, answer: null });
-            }
-            return;
-          }
-          case 'StopTransaction': {
-            const p = parse(v16.StopTransaction, frame, PAYLOAD);
-            if (p) {
-              writer.push({
-                ...where,
-                kind: 'stopped16',
-                at: p.timestamp,
-                transactionId: String(p.transactionId),
-                meterStopWh: p.meterStop,
-                reason: p.reason ?? null,
-                badgeId: p.idTag ?? null,
-                samples: samples16(p.transactionData ?? []),
-              });
-            }
-            return;
-          }
-          case 'MeterValues': {
-            const p = parse(v16.MeterValues, frame, PAYLOAD);
-            if (p) {
-              writer.push({
-                ...where,
-                kind: 'meter',
-                evseId: null,
-                connectorId: p.connectorId,
-                transactionId: p.transactionId === undefined ? null : String(p.transactionId),
-                samples: samples16(p.meterValue),
-              });
-            }
-            return;
-          }
-          case 'BootNotification': {
-            const p = parse(v16.BootNotification, frame, PAYLOAD);
-            if (p) {
-              writer.push({
-                ...where,
-                kind: 'boot',
-                at: new Date(),
-                vendor: p.chargePointVendor,
-                model: p.chargePointModel,
-                serialNumber: p.chargePointSerialNumber ?? p.chargeBoxSerialNumber ?? null,
-                firmwareVersion: p.firmwareVersion ?? null,
-              });
-            }
-            return;
-          }
-          case 'StatusNotification': {
-            const p = parse(v16.StatusNotification, frame, PAYLOAD);
-            if (p) {
-              writer.push({ ...where, kind: 'status', at: p.timestamp ?? new Date(), evseId: 0, connectorId: p.connectorId, status: p.status, errorCode: p.errorCode });
-            }
-            return;
-          }
-        }
-        return;
-      }
-      switch (call.action) {
-        case 'Authorize': {
-          const p = parse(v201.Authorize, frame, PAYLOAD);
-          if (p) writer.push({ ...where, kind: 'identified', at: new Date(), action: 'Authorize', badgeId: p.idToken.idToken, answer: answerTo(call.id) });
-          return;
-        }
-        case 'TransactionEvent': {
-          const p = parse(v201.TransactionEvent, frame, PAYLOAD);
-          if (!p) return;
-          if (p.idToken && p.eventType !== 'Ended') {
-            writer.push({ ...where, kind: 'identified', at: p.timestamp, action: 'TransactionEvent', badgeId: p.idToken.idToken, answer: null });
-          }
-          writer.push({
-            ...where,
-            kind: 'event201',
-            at: p.timestamp,
-            eventType: p.eventType,
-            transactionId: p.transactionInfo.transactionId,
-            evseId: p.evse?.id ?? null,
-            connectorId: p.evse?.connectorId ?? null,
-            badgeId: p.idToken?.idToken ?? null,
-            stoppedReason: p.transactionInfo.stoppedReason ?? null,
-            samples: samples201(p.meterValue ?? []),
-          });
-          return;
-        }
-        case 'MeterValues': {
-          const p = parse(v201.MeterValues, frame, PAYLOAD);
-          if (p) writer.push({ ...where, kind: 'meter', evseId: p.evseId, connectorId: null, transactionId: null, samples: samples201(p.meterValue) });
-          return;
-        }
-        case 'BootNotification': {
-          const p = parse(v201.BootNotification, frame, PAYLOAD);
-          if (p) {
-            const cs = p.chargingStation;
-            writer.push({ ...where, kind: 'boot', at: new Date(), vendor: cs.vendorName, model: cs.model, serialNumber: cs.serialNumber ?? null, firmwareVersion: cs.firmwareVersion ?? null });
-          }
-          return;
-        }
-        case 'StatusNotification': {
-          const p = parse(v201.StatusNotification, frame, PAYLOAD);
-          if (p) writer.push({ ...where, kind: 'status', at: p.timestamp, evseId: p.evseId, connectorId: p.connectorId, status: p.connectorStatus, errorCode: null });
-          return;
-        }
-      }
-    }
-
-    /** The CPMS numbers a 1.6 transaction in its StartTransaction result, tied to the call by message id. */
-    function fromCpms(envelope: Envelope, frame: Buffer) {
-      if (envelope.kind === 'error') starting.delete(envelope.id);
-      if (envelope.kind !== 'result') return;
-      const start = starting.get(envelope.id);
-      if (!start) return;
-      starting.delete(envelope.id);
-      const result = parse(v16.StartTransactionResult, frame, 2);
-      if (!result) return;
-      writer.push({
-        ...where,
-        kind: 'started16',
-        at: start.timestamp,
-        transactionId: String(result.transactionId),
-        connectorId: start.connectorId,
-        badgeId: start.idTag,
-        meterStartWh: start.meterStart,
-      });
     }
 
     return {
-      answer(call, frame) {
+      answer(call, frame, pending) {
         if (call.action !== 'Authorize') return undefined;
         if (getTenant(db, session.tenantId)?.authorizationMode !== 'broker') return undefined;
-        const badge = version === '1.6' ? parse(v16.Authorize, frame, PAYLOAD)?.idTag : parse(v201.Authorize, frame, PAYLOAD)?.idToken.idToken;
+        const badge = badgeOf(frame);
         if (badge === undefined) return undefined; // not a valid Authorize: the CPMS answers it
         const driver = findDriverByBadge(db, session.tenantId, badge);
         const status = !driver ? 'Invalid' : driver.blocked ? 'Blocked' : 'Accepted';
-        answered.set(call.id, status);
+        pending.context = { answer: status } satisfies CallContext;
         const info = version === '1.6' ? { idTagInfo: { status } } : { idTokenInfo: { status } };
         return JSON.stringify([3, call.id, info]);
       },
-      observe(from, envelope, frame) {
+      observe(from, envelope, frame, call) {
         try {
-          if (from === 'station' && envelope.kind === 'call') fromStation(envelope, frame);
-          else if (from === 'cpms') fromCpms(envelope, frame);
+          if (from === 'station' && envelope.kind === 'call') {
+            const captured = captures(version, envelope.action);
+            if (!captured) return;
+            const item = capture(envelope.action, frame, call);
+            writer.push(item);
+            if (captured.awaitsResult && call) call.context = { awaiting: item } satisfies CallContext;
+          } else if (from === 'cpms' && envelope.kind === 'result') {
+            // The answer to a station's call: the call in flight it answers carries what the writer needs with it.
+            const context = call?.context as CallContext | undefined;
+            if (context && 'awaiting' in context) writer.push({ ...context.awaiting, result: frame.toString() });
+          }
         } catch (error) {
           log.error({ err: error, ...where }, 'observing a frame failed');
         }
@@ -210,4 +81,3 @@ export function createObservers(db: Db, writer: Writer, log: Logger) {
     };
   };
 }
-

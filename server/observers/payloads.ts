@@ -1,9 +1,9 @@
 import { z } from 'zod';
 
 /**
- * The payloads the broker reads, per OCPP version (../shared/OCPP-NOTES.md, "Where the data is"). Lenient: unknown
- * fields are ignored, and a payload that does not fit is not recorded (it was forwarded all the same; the CPMS
- * judges it).
+ * The payloads the broker reads, per OCPP version (../shared/OCPP-NOTES.md, "Where the data is"), in the writer's
+ * thread (read.ts). Lenient: unknown fields are ignored, and a payload that does not fit is not recorded but counted
+ * as skipped (it was forwarded all the same; the CPMS judges it).
  */
 const int = z.number().int();
 const timestamp = z.iso.datetime({ offset: true }).transform((t) => new Date(t));

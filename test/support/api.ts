@@ -34,7 +34,7 @@ export function openTestApi() {
   const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
   const sealer = createSealer(loadOrCreateKey(path.join(dir, 'secret.key')));
   const directory = createDirectory(store.db, sealer, log);
-  const metrics = createMetrics({ broker: () => broker, writeQueue: () => 0 });
+  const metrics = createMetrics({ broker: () => broker, observationsPending: () => 0 });
   const connections = createConnectionLog({ db: store.db, log, registry: metrics.registry, retentionDays: 30, upstreamConnectTimeoutMs: 1_000 });
   const broker = createBroker({
     directory,

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { createTRPCClient, httpLink } from '@trpc/client';
 import { configSchema, type Config } from '../../server/config.ts';
-import { startServer, type RunningServer } from '../../server/app.ts';
+import { startServer, type RunningServer, type StartOptions } from '../../server/app.ts';
 import { createLogger } from '../../server/logger.ts';
 import type { AppRouter } from '../../server/routers/index.ts';
 
@@ -43,7 +43,7 @@ export async function signIn(url: string, username: string, password: string): P
  * The real server on port 0 with a fresh data directory, its logs captured, and an API client signed in as
  * TEST_ADMIN. Pass `{ adminUser: undefined, adminPassword: undefined }` for a broker without any admin.
  */
-export async function startTestBroker(overrides: Partial<Config> = {}): Promise<TestBroker> {
+export async function startTestBroker(overrides: Partial<Config> = {}, options: Omit<StartOptions, 'logger'> = {}): Promise<TestBroker> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocpp-broker-test-'));
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
@@ -53,7 +53,7 @@ export async function startTestBroker(overrides: Partial<Config> = {}): Promise<
     },
   });
   const config = configSchema.parse({ port: 0, tlsPort: 0, host: '127.0.0.1', dataDir, logLevel: 'debug', ...TEST_ADMIN, ...overrides });
-  const server = await startServer(config, { logger: createLogger(config.logLevel, sink) });
+  const server = await startServer(config, { ...options, logger: createLogger(config.logLevel, sink) });
   const cookie = config.adminUser ? await signIn(server.url, config.adminUser, config.adminPassword!) : undefined;
   const api = apiClient(server.url, cookie ? { cookie } : {});
   return {
