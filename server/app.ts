@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import pkg from '../package.json' with { type: 'json' };
 import { createBroker, type Broker } from '../broker/index.ts';
-import { pruneSessions } from '../db/accounts.ts';
+import { pruneAudit, pruneSessions } from '../db/accounts.ts';
 import { pruneSamples } from '../db/transactions.ts';
 import { openDatabase } from '../db/index.ts';
 import { SESSION_IDLE_MS, SESSION_MAX_AGE_MS } from './auth/actor.ts';
@@ -64,12 +64,14 @@ export async function startServer(config: Config, options: { logger?: Logger } =
   const pruning = setInterval(pruneExpiredSessions, 60 * 60_000).unref();
 
   const writer = createWriter(path.join(config.dataDir, 'broker.db'), log);
-  const pruneOldSamples = () => {
-    const pruned = pruneSamples(store.db, new Date(Date.now() - config.sampleRetentionDays * DAY_MS));
-    if (pruned) log.info({ event: 'samples.pruned', pruned, retentionDays: config.sampleRetentionDays }, 'old meter samples deleted');
+  const pruneOld = () => {
+    const samples = pruneSamples(store.db, new Date(Date.now() - config.sampleRetentionDays * DAY_MS));
+    if (samples) log.info({ event: 'samples.pruned', pruned: samples, retentionDays: config.sampleRetentionDays }, 'old meter samples deleted');
+    const entries = pruneAudit(store.db, new Date(Date.now() - config.auditRetentionDays * DAY_MS));
+    if (entries) log.info({ event: 'audit.pruned', pruned: entries, retentionDays: config.auditRetentionDays }, 'old audit log entries deleted');
   };
-  pruneOldSamples();
-  const retention = setInterval(pruneOldSamples, 6 * 60 * 60_000).unref();
+  pruneOld();
+  const retention = setInterval(pruneOld, 6 * 60 * 60_000).unref();
 
   const metrics = createMetrics({ broker: () => broker, writeQueue: () => writer.pending() });
   const observers = createObservers(store.db, writer, log);
@@ -84,8 +86,15 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     log,
   });
 
-  const httpServer = http.createServer();
-  const httpsServer = https.createServer({ ...TLS_SETTINGS, ...serverCredentials(store.db, sealer) });
+  // Timeouts for a LAN service: a client that sends its request slowly holds a connection for seconds, not minutes.
+  const timeouts = {
+    requestTimeout: config.requestTimeoutMs,
+    headersTimeout: Math.min(config.headersTimeoutMs, config.requestTimeoutMs), // Node wants headers ≤ request
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.min(1_000, config.headersTimeoutMs),
+  };
+  const httpServer = http.createServer(timeouts);
+  const httpsServer = https.createServer({ ...timeouts, ...TLS_SETTINGS, ...serverCredentials(store.db, sealer) });
   const services: Services = {
     db: store.db,
     broker,
@@ -103,7 +112,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     databaseOk: store.ping,
     ready: () => ready,
     metricsToken: config.metricsToken,
-  });
+  }, { maxBodyBytes: config.maxRequestBodyBytes });
   const onUpgrade = createUpgradeHandler(services);
   for (const server of [httpServer, httpsServer]) {
     server.on('request', onRequest);

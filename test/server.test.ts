@@ -91,6 +91,11 @@ describe('configuration', () => {
       upstreamConnectTimeoutMs: 10_000,
       maxPayloadBytes: 16 * 1024 * 1024,
       sampleRetentionDays: 400,
+      auditRetentionDays: 400,
+      maxRequestBodyBytes: 1024 * 1024,
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 5_000,
     });
   });
 

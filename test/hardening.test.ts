@@ -1,0 +1,135 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { appendAudit, listAudit } from '../db/accounts.ts';
+import { openDatabase } from '../db/index.ts';
+import { auditLog } from '../db/schema.ts';
+import { eq } from 'drizzle-orm';
+import { startServer } from '../server/app.ts';
+import { configSchema } from '../server/config.ts';
+import { createLogger } from '../server/logger.ts';
+import { paths } from '../server/paths.ts';
+import { startTestBroker, type TestBroker } from './support/broker.ts';
+import { processes } from './support/process.ts';
+
+const MiB = 1024 * 1024;
+
+/** POSTs `bytes` of JSON-looking body, with a Content-Length or chunked; resolves with the status, however the upload ends. */
+function postBig(port: number, path: string, bytes: number, chunked: boolean): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (!chunked) headers['content-length'] = String(bytes);
+    const req = http.request({ host: '127.0.0.1', port, path, method: 'POST', headers });
+    req.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    req.on('error', reject);
+    const chunk = Buffer.alloc(64 * 1024, 'a');
+    let sent = 0;
+    const write = () => {
+      while (sent < bytes) {
+        sent += chunk.length;
+        if (!req.write(chunk)) return void req.once('drain', write);
+      }
+      req.end();
+    };
+    write();
+  });
+}
+
+/** Resident memory of a process, in bytes (Linux). */
+function rss(pid: number): number {
+  const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))!;
+  return Number(line.split(/\s+/)[1]) * 1024;
+}
+
+describe('request bodies', () => {
+  const { run, cleanup } = processes();
+  afterEach(cleanup);
+
+  it('refuses API bodies over 1 MiB with 413, and memory stays flat under several 20 MB bodies', async () => {
+    const broker = run({ PORT: '0', TLS_PORT: '0', HOST: '127.0.0.1', BROKER_ADMIN_USER: 'ops', BROKER_ADMIN_PASSWORD: 'a long enough password' });
+    const port = await broker.started;
+    await postBig(port, '/trpc/auth.login', 2 * MiB, false); // warm up what a first request loads
+    const before = rss(broker.child.pid!);
+    const statuses = await Promise.all([
+      postBig(port, '/trpc/auth.login', 20 * MiB, false),
+      postBig(port, '/trpc/auth.login', 20 * MiB, false),
+      postBig(port, '/trpc/auth.login', 20 * MiB, true),
+      postBig(port, '/trpc/auth.login', 20 * MiB, true),
+    ]);
+    expect(statuses).toEqual([413, 413, 413, 413]);
+    expect(rss(broker.child.pid!) - before).toBeLessThan(40 * MiB);
+  });
+});
+
+describe('HTTP timeouts', () => {
+  let broker: TestBroker;
+  beforeAll(async () => {
+    broker = await startTestBroker({ headersTimeoutMs: 300, requestTimeoutMs: 600 });
+  });
+  afterAll(() => broker?.close());
+
+  /** Opens a connection, sends `start` and then a byte every 100 ms; resolves with what the broker answered when it closed. */
+  function trickle(start: string, overTls = false): Promise<{ answer: string; afterMs: number }> {
+    const began = Date.now();
+    return new Promise((resolve) => {
+      const socket = overTls
+        ? tls.connect({ port: broker.server.tlsPort, host: '127.0.0.1', rejectUnauthorized: false }, () => socket.write(start))
+        : net.connect(broker.server.port, '127.0.0.1', () => socket.write(start));
+      let answer = '';
+      const timer = setInterval(() => socket.writable && socket.write('a'), 100);
+      socket.on('data', (data) => (answer += data.toString()));
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        clearInterval(timer);
+        resolve({ answer, afterMs: Date.now() - began });
+      });
+    });
+  }
+
+  it('cuts off a client that sends its body too slowly, with 408', async () => {
+    const { answer, afterMs } = await trickle('POST /trpc/auth.login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n');
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(afterMs).toBeLessThan(5000);
+  });
+
+  it('cuts off a client that sends its headers too slowly', async () => {
+    const { answer, afterMs } = await trickle('GET / HTTP/1.1\r\nX-Slow: ');
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(afterMs).toBeLessThan(5000);
+  });
+
+  it('cuts off slow clients on the TLS listener too', async () => {
+    const { answer, afterMs } = await trickle('POST /trpc/auth.login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n', true);
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(afterMs).toBeLessThan(5000);
+  });
+});
+
+describe('retention', () => {
+  it('deletes audit log entries older than AUDIT_RETENTION_DAYS when the broker starts, and keeps the rest', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocpp-broker-retention-'));
+    const day = 24 * 60 * 60_000;
+    const store = openDatabase(path.join(dataDir, 'broker.db'), paths.migrations);
+    for (const [age, target] of [[31, 'old'], [29, 'recent']] as const) {
+      appendAudit(store.db, { actor: 'station:CP', action: 'station.auth_failed', target });
+      store.db.update(auditLog).set({ at: new Date(Date.now() - age * day) }).where(eq(auditLog.target, target)).run();
+    }
+    store.close();
+
+    const server = await startServer(configSchema.parse({ port: 0, tlsPort: 0, host: '127.0.0.1', dataDir, auditRetentionDays: 30 }), {
+      logger: createLogger('silent'),
+    });
+    await server.close();
+    const after = openDatabase(path.join(dataDir, 'broker.db'));
+    expect(listAudit(after.db, { limit: 10 }).map((e) => e.target)).toEqual(['recent']);
+    after.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+});
