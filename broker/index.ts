@@ -10,7 +10,7 @@ import type { StationInfo } from './types.ts';
 import { authenticateStation, upstreamCredentials } from './authenticate.ts';
 import type { Directory, TenantSecurity, Throttle } from './directory.ts';
 import { readUpgradeRequest, refuse, type UpgradeRequest } from './upgrade.ts';
-import { connectUpstream } from './upstream.ts';
+import { connectUpstream, createOwnEnds } from './upstream.ts';
 
 export { OCPP_PATH_PREFIX } from './upgrade.ts';
 export { Refusal } from './refusals.ts';
@@ -59,6 +59,7 @@ export function createBroker(options: BrokerOptions): Broker {
   const pending = new Set<AbortController>();
   /** The subprotocol the CPMS selected, handed to the station's handshake. */
   const selected = new WeakMap<IncomingMessage, string>();
+  const ownEnds = createOwnEnds();
   let closing = false;
 
   const wss = new WebSocketServer({
@@ -78,6 +79,9 @@ export function createBroker(options: BrokerOptions): Broker {
     const onSocketClose = () => abort.abort();
     try {
       if (closing) throw new Refusal('SHUTTING_DOWN');
+      if (ownEnds.has(req.socket.remoteAddress, req.socket.remotePort)) {
+        throw new Refusal('CPMS_LOOP', `this upgrade comes from the broker's own CPMS link (port ${req.socket.remotePort})`);
+      }
       const request = readUpgradeRequest(req, (slug) => options.directory.tenant(slug));
       Object.assign(context, { tenant: request.tenant.slug, identity: request.identity });
 
@@ -93,6 +97,7 @@ export function createBroker(options: BrokerOptions): Broker {
         timeoutMs: options.upstreamConnectTimeoutMs,
         maxPayloadBytes: options.maxPayloadBytes,
         signal: abort.signal,
+        ownEnds,
       });
       if (closing || abort.signal.aborted) {
         cpms.close(CloseCode.GOING_AWAY, closing ? 'Broker shutting down' : 'Station went away');

@@ -1,5 +1,6 @@
 /**
- * Why a station's WebSocket upgrade was refused, and the HTTP status it gets.
+ * Why a station's WebSocket upgrade was refused, and the HTTP status it gets. The station gets the status and the
+ * message only; the detail (e.g. the CPMS's address and error) is for the log.
  * Every code is documented in broker/README.md (a test holds the two together).
  */
 export const refusals = {
@@ -16,6 +17,7 @@ export const refusals = {
   CPMS_REFUSED: { status: 0, message: 'The CPMS refused the connection' },
   CPMS_UNREACHABLE: { status: 502, message: 'The CPMS could not be reached' },
   CPMS_TIMEOUT: { status: 504, message: 'The CPMS did not answer in time' },
+  CPMS_LOOP: { status: 508, message: 'The CPMS URL leads back to this broker' },
   SHUTTING_DOWN: { status: 503, message: 'The broker is shutting down' },
   INTERNAL: { status: 500, message: 'Internal error' },
 } as const;
@@ -25,12 +27,15 @@ export type RefusalCode = keyof typeof refusals;
 export class Refusal extends Error {
   readonly code: RefusalCode;
   readonly status: number;
+  /** What went wrong, for the log: never sent to the station. */
+  readonly detail: string | undefined;
   /** Extra response headers, e.g. the CPMS's `WWW-Authenticate`. */
   readonly headers: Record<string, string>;
 
   constructor(code: RefusalCode, detail?: string, status?: number, headers: Record<string, string> = {}) {
     super(detail ? `${refusals[code].message}: ${detail}` : refusals[code].message);
     this.code = code;
+    this.detail = detail;
     this.status = status ?? refusals[code].status;
     this.headers = headers;
   }

@@ -105,6 +105,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     listening: { port: 0, tlsPort: 0 },
     metrics,
     dataDir: config.dataDir,
+    host: config.host,
   };
   let ready = false;
   const onRequest = createRequestHandler(services, {

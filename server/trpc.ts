@@ -25,6 +25,8 @@ export interface Services {
   metrics: Metrics;
   /** The data directory (for backups). */
   dataDir: string;
+  /** The address the broker was told to listen on (`host`), when it is not all of them. */
+  host?: string;
 }
 
 /** What a request brings: HTTP gives it, tests can make one up. */

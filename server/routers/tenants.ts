@@ -10,7 +10,8 @@ import {
 } from '../../db/tenants.ts';
 import { badgesLongerThan } from '../../db/badges.ts';
 import { badgeLimit, showBadge, tenantCreateSchema, tenantSecuritySchema, tenantUpdateSchema } from '../../db/validation.ts';
-import { adminProcedure, audit, router, viewerProcedure } from '../trpc.ts';
+import { pointsAtBroker } from '../own-host.ts';
+import { adminProcedure, audit, router, viewerProcedure, type Context } from '../trpc.ts';
 
 const byId = z.object({ id: z.number().int().positive() });
 
@@ -34,6 +35,24 @@ function found(tenant: TenantView | undefined): TenantView {
   return tenant;
 }
 
+/** BAD_REQUEST with a field error, as the form shows it. */
+function fieldError(field: string, message: string): TRPCError {
+  const issues = z.object({ [field]: z.never({ error: message }) }).safeParse({ [field]: true });
+  return new TRPCError({ code: 'BAD_REQUEST', message, cause: issues.error });
+}
+
+/**
+ * A CPMS URL that leads to the broker's own listeners would make every station connect the broker to itself, again
+ * and again. Caught here by name and address; what this cannot know (DNS, port forwards) the broker refuses when
+ * it happens (CPMS_LOOP, broker/upstream.ts).
+ */
+function refuseSelf(ctx: Context, cpmsUrl: string | undefined): void {
+  const ports = [ctx.listening.port, ctx.listening.tlsPort].filter((port) => port > 0);
+  if (cpmsUrl !== undefined && pointsAtBroker(cpmsUrl, ports, ctx.host)) {
+    throw fieldError('cpmsUrl', 'This URL leads back to the broker itself: give the URL of the CPMS');
+  }
+}
+
 export const tenantsRouter = router({
   list: viewerProcedure.query(({ ctx }) =>
     listTenants(ctx.db).map((tenant) => ({ ...tenant, stationsConnected: ctx.broker.count(tenant.id) })),
@@ -42,6 +61,7 @@ export const tenantsRouter = router({
   get: viewerProcedure.input(byId).query(({ ctx, input }) => found(getTenant(ctx.db, input.id))),
 
   create: adminProcedure.input(tenantCreateSchema).mutation(({ ctx, input }) => {
+    refuseSelf(ctx, input.cpmsUrl);
     try {
       const tenant = createTenant(ctx.db, input);
       audit(ctx, 'tenant.create', `tenant:${tenant.slug}`, { after: tenant });
@@ -62,13 +82,12 @@ export const tenantsRouter = router({
     const before = found(getTenant(ctx.db, input.id));
     const merged = tenantSecuritySchema.safeParse({ ...before, ...withoutUndefined(input) });
     if (!merged.success) throw new TRPCError({ code: 'BAD_REQUEST', cause: merged.error });
+    refuseSelf(ctx, input.cpmsUrl);
     if (input.ocppVersion !== undefined && input.ocppVersion !== before.ocppVersion) {
       const limit = badgeLimit(input.ocppVersion);
       const longer = badgesLongerThan(ctx.db, before.id, limit);
       if (longer.count > 0) {
-        const message = `${longer.count} badge(s) of the driver list are longer than ${limit} characters, e.g. ${showBadge(longer.example!)}: change them first`;
-        const issues = z.object({ ocppVersion: z.never({ error: message }) }).safeParse({ ocppVersion: input.ocppVersion });
-        throw new TRPCError({ code: 'BAD_REQUEST', message, cause: issues.error });
+        throw fieldError('ocppVersion', `${longer.count} badge(s) of the driver list are longer than ${limit} characters, e.g. ${showBadge(longer.example!)}: change them first`);
       }
     }
     const after = found(updateTenant(ctx.db, input));
