@@ -26,9 +26,12 @@ export interface Store {
  * second connection to a database already migrated (the observation writer's, in its worker thread).
  */
 export function openDatabase(file: string, migrationsFolder?: string): Store {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  createPrivate(file);
   const sqlite = new Database(file, { nativeBinding: paths.nativeBinding });
   sqlite.pragma('journal_mode = WAL');
+  // SQLite gives the -wal and -shm files the database file's mode; these were made before it had 0600.
+  for (const companion of [`${file}-wal`, `${file}-shm`]) if (fs.existsSync(companion)) fs.chmodSync(companion, PRIVATE_MODE);
   sqlite.pragma('synchronous = NORMAL'); // WAL: durable at checkpoints, no fsync per commit
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
@@ -42,6 +45,7 @@ export function openDatabase(file: string, migrationsFolder?: string): Store {
     db,
     backupBeforeMigrating,
     async backup(destination) {
+      createPrivate(destination);
       await sqlite.backup(destination);
       selfContained(destination);
     },
@@ -70,9 +74,19 @@ function backUpIfMigrating(sqlite: Database.Database, file: string, migrationsFo
     : 0;
   if (applied >= journal.entries.length) return undefined;
   const copy = `${file}.before-migration-${applied}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  createPrivate(copy); // VACUUM INTO takes an empty file
   sqlite.prepare('vacuum into ?').run(copy);
   selfContained(copy);
   return copy;
+}
+
+/** Owner only: the database holds password hashes, emails and badges. */
+const PRIVATE_MODE = 0o600;
+
+/** Creates the file empty with mode 0600 when it does not exist, else makes it 0600, before SQLite writes to it. */
+function createPrivate(file: string): void {
+  fs.closeSync(fs.openSync(file, 'a', PRIVATE_MODE));
+  fs.chmodSync(file, PRIVATE_MODE);
 }
 
 /** A copy as one file: rollback journal instead of WAL, so no -wal and -shm files appear beside it when opened. */

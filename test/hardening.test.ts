@@ -10,6 +10,7 @@ import { openDatabase } from '../db/index.ts';
 import { auditLog } from '../db/schema.ts';
 import { eq } from 'drizzle-orm';
 import { startServer } from '../server/app.ts';
+import { backup } from '../server/backup.ts';
 import { configSchema } from '../server/config.ts';
 import { createLogger } from '../server/logger.ts';
 import { paths } from '../server/paths.ts';
@@ -130,6 +131,31 @@ describe('retention', () => {
     const after = openDatabase(path.join(dataDir, 'broker.db'));
     expect(listAudit(after.db, { limit: 10 }).map((e) => e.target)).toEqual(['recent']);
     after.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+});
+
+describe('file modes', () => {
+  const mode = (file: string) => (fs.statSync(file).mode & 0o777).toString(8);
+
+  it('keeps the data directory (0700) and the database, its WAL and SHM, its backups and the key (0600) private, fixing older installs', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocpp-broker-modes-'));
+    const config = configSchema.parse({ port: 0, tlsPort: 0, host: '127.0.0.1', dataDir });
+    let server = await startServer(config, { logger: createLogger('silent') });
+    const files = ['broker.db', 'broker.db-wal', 'broker.db-shm', 'secret.key'].map((name) => path.join(dataDir, name));
+    expect([mode(dataDir), ...files.map(mode)]).toEqual(['700', '600', '600', '600', '600']);
+    const copy = path.join(dataDir, 'copy.db');
+    await backup(dataDir, copy);
+    expect([mode(copy), mode(`${copy}.key`)]).toEqual(['600', '600']);
+    await server.close();
+
+    // As an install before this change left them:
+    fs.chmodSync(dataDir, 0o755);
+    for (const file of [...files, copy]) if (fs.existsSync(file)) fs.chmodSync(file, 0o644);
+    fs.writeFileSync(path.join(dataDir, 'broker.db.before-migration-3-2026'), '', { mode: 0o644 });
+    server = await startServer(config, { logger: createLogger('silent') });
+    expect([mode(dataDir), ...files.map(mode), mode(path.join(dataDir, 'broker.db.before-migration-3-2026'))]).toEqual(['700', '600', '600', '600', '600', '600']);
+    await server.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 });
