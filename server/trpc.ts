@@ -8,6 +8,7 @@ import type { Db } from '../db/index.ts';
 import { actorName, authenticate, type Actor } from './auth/actor.ts';
 import type { Sealer } from './auth/seal.ts';
 import type { Metrics } from './metrics.ts';
+import { hostOfHeader } from './own-host.ts';
 import type { LoginThrottle } from './auth/throttle.ts';
 
 /** What lives as long as the server. */
@@ -40,6 +41,8 @@ export interface RequestInfo {
 
 export interface Context extends Services {
   actor: Actor | null;
+  /** The request's `Host` header without its port; undefined when there is none (a caller without HTTP). */
+  requestHost: string | undefined;
   remoteAddress: string;
   secure: boolean;
   setCookie: (cookie: string) => void;
@@ -49,6 +52,7 @@ export function createContext(services: Services, request: RequestInfo): Context
   return {
     ...services,
     actor: authenticate(services.db, request.headers),
+    requestHost: hostOfHeader(request.headers.host),
     remoteAddress: request.remoteAddress ?? '',
     secure: request.secure ?? false,
     setCookie: request.setCookie ?? (() => {}),

@@ -159,3 +159,51 @@ describe('file modes', () => {
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 });
+
+/** An HTTP request with a Host header of our choosing (fetch does not let one set it). */
+function request(port: number, options: { path: string; method?: string; host?: string; body?: string }): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1',
+      port,
+      path: options.path,
+      method: options.method ?? 'GET',
+      headers: { ...(options.host ? { host: options.host } : {}), ...(options.body ? { 'content-type': 'application/json' } : {}) },
+    });
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+describe('first-run setup', () => {
+  let broker: TestBroker;
+  beforeAll(async () => {
+    broker = await startTestBroker({ adminUser: undefined, adminPassword: undefined });
+  });
+  afterAll(() => broker?.close());
+
+  it('answers only at the names and addresses of this machine, saying which ones (DNS rebinding)', async () => {
+    const port = broker.server.port;
+    const setup = JSON.stringify({ username: 'mallory', password: 'a long enough password' });
+    for (const host of ['rebind.attacker.example', `rebind.attacker.example:${port}`, '203.0.113.7']) {
+      const status = await request(port, { path: '/trpc/auth.status', host });
+      expect(status.status).toBe(403);
+      expect(JSON.parse(status.body).error).toMatchObject({
+        message: expect.stringMatching(new RegExp(`only at this machine's own name or address \\(localhost, 127\\.0\\.0\\.1, ::1, ${os.hostname()}.*\\), not at ${host.split(':')[0]}`)),
+        data: { code: 'FORBIDDEN' },
+      });
+      expect((await request(port, { path: '/trpc/auth.setup', method: 'POST', host, body: setup })).status).toBe(403);
+    }
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, `${os.hostname()}:${port}`]) {
+      expect(JSON.parse((await request(port, { path: '/trpc/auth.status', host })).body)).toEqual({ result: { data: { setupRequired: true } } });
+    }
+    expect((await request(port, { path: '/trpc/auth.setup', method: 'POST', host: `localhost:${port}`, body: setup })).status).toBe(200);
+    // Once an admin exists, the status answers at any name (the sign-in page).
+    expect((await request(port, { path: '/trpc/auth.status', host: 'rebind.attacker.example' })).status).toBe(200);
+  });
+});
