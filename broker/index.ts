@@ -41,6 +41,8 @@ export interface Broker {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   stations(tenantId?: number): StationInfo[];
   count(tenantId?: number): number;
+  /** Station handshakes waiting for their CPMS. */
+  handshakes(): number;
   /** Closes one station's links; false when it is not connected. */
   disconnect(tenantId: number, identity: string, code: number, reason: string): boolean;
   /** Closes every station link of a tenant; returns how many. */
@@ -180,6 +182,7 @@ export function createBroker(options: BrokerOptions): Broker {
     },
     stations: (tenantId) => ofTenant(tenantId).map((s) => s.info()).sort((a, b) => +b.connectedAt - +a.connectedAt),
     count: (tenantId) => ofTenant(tenantId).length,
+    handshakes: () => pending.size,
     disconnect(tenantId, identity, code, reason) {
       const session = sessions.get(key(tenantId, identity));
       session?.close(code, reason);

@@ -98,6 +98,9 @@ export function refuse(socket: Duplex, refusal: Refusal): void {
     'Content-Length': String(Buffer.byteLength(body)),
     ...refusal.headers,
   };
+  // As ws's abortHandshake does: the socket is no longer read after an upgrade, so it would never see the
+  // station's end of the connection, and stay open (one file descriptor each) until the station went away.
+  socket.once('finish', () => socket.destroy());
   socket.end(
     `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}\r\n` +
       Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('') +

@@ -34,6 +34,8 @@ export interface RunningServer {
   broker: Broker;
   /** Stops accepting, closes every station link (1001) and its CPMS link, closes the database. */
   close(): Promise<void>;
+  /** What is still open or unwritten, for the log line of a shutdown that runs out of time. */
+  pending(): { stationsConnected: number; handshakes: number; writeQueue: number; closed: boolean };
 }
 
 /** Links still open this long into a shutdown are ended without a close handshake. */
@@ -145,7 +147,9 @@ export async function startServer(config: Config, options: { logger?: Logger } =
   log.info({ event: 'started', port, tlsPort, host: config.host, dataDir: config.dataDir, version: pkg.version }, 'broker started');
 
   let closing: Promise<void> | undefined;
+  let closed = false;
   return {
+    pending: () => ({ stationsConnected: broker.count(), handshakes: broker.handshakes(), writeQueue: writer.pending(), closed }),
     port,
     tlsPort,
     url: `http://${hostInUrl}:${port}`,
@@ -164,6 +168,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
         await writer.close(); // what the last frames said is written before the database closes
         store.close();
         releaseDataDir();
+        closed = true;
         log.info({ event: 'stopped' }, 'broker stopped');
       })()),
   };

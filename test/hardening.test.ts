@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import fs from 'node:fs';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -14,7 +16,7 @@ import { backup } from '../server/backup.ts';
 import { configSchema } from '../server/config.ts';
 import { createLogger } from '../server/logger.ts';
 import { paths } from '../server/paths.ts';
-import { startTestBroker, type TestBroker } from './support/broker.ts';
+import { signIn, startTestBroker, type TestBroker } from './support/broker.ts';
 import { processes } from './support/process.ts';
 
 const MiB = 1024 * 1024;
@@ -205,5 +207,41 @@ describe('first-run setup', () => {
     expect((await request(port, { path: '/trpc/auth.setup', method: 'POST', host: `localhost:${port}`, body: setup })).status).toBe(200);
     // Once an admin exists, the status answers at any name (the sign-in page).
     expect((await request(port, { path: '/trpc/auth.status', host: 'rebind.attacker.example' })).status).toBe(200);
+  });
+});
+
+describe('stopping under a flood', () => {
+  const { run, cleanup } = processes();
+  afterEach(cleanup);
+
+  it('exits within 5 seconds of SIGTERM while stations, sign-ins and large bodies flood it', { timeout: 60_000 }, async () => {
+    const silent = net.createServer(() => {}).listen(0, '127.0.0.1'); // a CPMS that never answers: handshakes stay pending
+    await once(silent, 'listening');
+    const broker = run({ PORT: '0', TLS_PORT: '0', HOST: '127.0.0.1', BROKER_ADMIN_USER: 'ops', BROKER_ADMIN_PASSWORD: 'a long enough password' });
+    const port = await broker.started;
+    const url = `http://127.0.0.1:${port}`;
+    const cookie = await signIn(url, 'ops', 'a long enough password');
+    const create = (slug: string, allowUnknownStations: boolean) =>
+      fetch(`${url}/trpc/tenants.create`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', cookie },
+        body: JSON.stringify({ name: slug, slug, cpmsUrl: `ws://127.0.0.1:${(silent.address() as net.AddressInfo).port}`, allowUnknownStations }),
+      });
+    await create('pending', true);
+    await create('closed', false);
+
+    const flood = spawn(process.execPath, [path.join(import.meta.dirname, 'support', 'flood.ts'), String(port), 'pending', 'closed'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env } });
+    await once(flood.stdout!, 'data'); // flooding
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+
+    const signalled = Date.now();
+    broker.child.kill('SIGTERM');
+    await broker.exited;
+    const tookMs = Date.now() - signalled;
+    flood.kill('SIGKILL');
+    silent.close();
+    expect(tookMs).toBeLessThan(5000);
+    // Either it stopped in time, or it said what was pending when its own deadline passed.
+    expect(broker.lines.filter((l) => l.event === 'stopped' || l.event === 'stop.deadline')).not.toEqual([]);
   });
 });

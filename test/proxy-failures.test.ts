@@ -130,6 +130,22 @@ describe('what a refused station learns', () => {
     const [line] = broker.logs.slice(before).filter((l) => l.event === 'connection.refused');
     expect(line).toMatchObject({ status: 502, reason: expect.stringContaining(`ECONNREFUSED 127.0.0.1:${port}`) });
   });
+
+  it('closes the connection after the refusal, even when the station keeps its end open', async () => {
+    const socket = net.connect({ port: broker.server.port, host: '127.0.0.1', allowHalfOpen: true });
+    await once(socket, 'connect');
+    socket.write(`GET /ocpp/nobody/CP HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+    let answer = '';
+    socket.on('data', (data: Buffer) => (answer += data.toString()));
+    socket.on('error', () => {});
+    await once(socket, 'end'); // the broker's FIN; our end stays open
+    // A broker that has let go of the connection answers anything more with a reset; one still holding it (a
+    // descriptor per refused station) would take it in silently.
+    const writing = setInterval(() => socket.write('more'), 50);
+    await new Promise((resolve) => socket.once('close', resolve));
+    clearInterval(writing);
+    expect(answer).toMatch(/^HTTP\/1\.1 404 Not Found\r\n[^]*\r\n\r\nNo such tenant, or it is disabled\n$/);
+  });
 });
 
 describe('a CPMS URL that leads back to the broker', () => {
