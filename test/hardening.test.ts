@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -16,6 +17,7 @@ import { backup } from '../server/backup.ts';
 import { configSchema } from '../server/config.ts';
 import { createLogger } from '../server/logger.ts';
 import { paths } from '../server/paths.ts';
+import { inlineScripts } from '../server/security-headers.ts';
 import { signIn, startTestBroker, type TestBroker } from './support/broker.ts';
 import { processes } from './support/process.ts';
 
@@ -243,5 +245,33 @@ describe('stopping under a flood', () => {
     expect(tookMs).toBeLessThan(5000);
     // Either it stopped in time, or it said what was pending when its own deadline passed.
     expect(broker.lines.filter((l) => l.event === 'stopped' || l.event === 'stop.deadline')).not.toEqual([]);
+  });
+});
+
+describe('security headers', () => {
+  let broker: TestBroker;
+  beforeAll(async () => {
+    broker = await startTestBroker();
+  });
+  afterAll(() => broker?.close());
+
+  it('come with every answer of the UI and the API; API answers are not stored by caches', async () => {
+    const uiHtml = fs.readFileSync(path.join(paths.ui, 'index.html'), 'utf8');
+    for (const pathname of ['/', '/tenants/1', '/trpc/auth.status', '/healthz', '/readyz', '/metrics', '/backup/broker.db']) {
+      const response = await fetch(`${broker.server.url}${pathname}`);
+      const csp = response.headers.get('content-security-policy') ?? '';
+      expect(csp, pathname).toContain("frame-ancestors 'none'");
+      expect(csp).toContain("default-src 'self'");
+      expect(csp).toContain("object-src 'none'");
+      expect(csp).not.toMatch(/script-src[^;]*'unsafe-inline'/);
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(response.headers.get('referrer-policy')).toBe('no-referrer');
+      expect(response.headers.get('cache-control') === 'no-store', pathname).toBe(!['/', '/tenants/1'].includes(pathname));
+    }
+    // The inline script that starts the UI is allowed by its hash, and no other.
+    const csp = (await fetch(`${broker.server.url}/`)).headers.get('content-security-policy')!;
+    const hashes = inlineScripts(uiHtml).map((script) => `'sha256-${createHash('sha256').update(script).digest('base64')}'`);
+    expect(hashes).not.toEqual([]);
+    expect(/script-src ([^;]*)/.exec(csp)![1]!.split(' ')).toEqual(["'self'", ...hashes]);
   });
 });
