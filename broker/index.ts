@@ -10,7 +10,7 @@ import type { StationInfo } from './types.ts';
 import { authenticateStation, upstreamCredentials } from './authenticate.ts';
 import type { Directory, StationCredentials, TenantSecurity, Throttle, ThrottleRule } from './directory.ts';
 import { readUpgradeRequest, refuse, type UpgradeRequest } from './upgrade.ts';
-import { connectUpstream } from './upstream.ts';
+import { connectUpstream, createOwnEnds } from './upstream.ts';
 import { pathAsSent, type ConnectionEvent } from './events.ts';
 
 export { OCPP_PATH_PREFIX } from './upgrade.ts';
@@ -59,6 +59,8 @@ export interface Broker {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   stations(tenantId?: number): StationInfo[];
   count(tenantId?: number): number;
+  /** Station handshakes waiting for their CPMS. */
+  handshakes(): number;
   /** Closes one station's links; false when it is not connected. */
   disconnect(tenantId: number, identity: string, code: number, reason: string): boolean;
   /** Closes every station link of a tenant; returns how many. */
@@ -77,6 +79,7 @@ export function createBroker(options: BrokerOptions): Broker {
   const pending = new Set<AbortController>();
   /** The subprotocol the CPMS selected, handed to the station's handshake. */
   const selected = new WeakMap<IncomingMessage, string>();
+  const ownEnds = createOwnEnds();
   let closing = false;
 
   const wss = new WebSocketServer({
@@ -96,6 +99,9 @@ export function createBroker(options: BrokerOptions): Broker {
     const onSocketClose = () => abort.abort();
     try {
       if (closing) throw new Refusal('SHUTTING_DOWN');
+      if (ownEnds.has(req.socket.remoteAddress, req.socket.remotePort)) {
+        throw new Refusal('CPMS_LOOP', `this upgrade comes from the broker's own CPMS link (port ${req.socket.remotePort})`);
+      }
       const request = readUpgradeRequest(req, (slug) => options.directory.tenant(slug));
       Object.assign(context, { tenant: request.tenant.slug, identity: request.identity, tenantId: request.tenant.id });
 
@@ -112,6 +118,7 @@ export function createBroker(options: BrokerOptions): Broker {
         timeoutMs: options.upstreamConnectTimeoutMs,
         maxPayloadBytes: options.maxPayloadBytes,
         signal: abort.signal,
+        ownEnds,
       });
       if (closing || abort.signal.aborted) {
         cpms.close(CloseCode.GOING_AWAY, closing ? 'Broker shutting down' : 'Station went away');
@@ -228,6 +235,7 @@ export function createBroker(options: BrokerOptions): Broker {
     },
     stations: (tenantId) => ofTenant(tenantId).map((s) => s.info()).sort((a, b) => +b.connectedAt - +a.connectedAt),
     count: (tenantId) => ofTenant(tenantId).length,
+    handshakes: () => pending.size,
     disconnect(tenantId, identity, code, reason) {
       const session = sessions.get(key(tenantId, identity));
       session?.close(code, reason);

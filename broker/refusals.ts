@@ -8,7 +8,8 @@
 export type RefusalKind = 'auth' | 'client' | 'cpms' | 'broker';
 
 /**
- * Why a station's WebSocket upgrade was refused, and the HTTP status it gets.
+ * Why a station's WebSocket upgrade was refused, and the HTTP status it gets. The station gets the status and the
+ * message only; the detail (e.g. the CPMS's address and error) is for the log.
  * Every code is documented in broker/README.md (a test holds the two together).
  */
 export const refusals = {
@@ -25,6 +26,7 @@ export const refusals = {
   CPMS_REFUSED: { status: 0, kind: 'cpms', message: 'The CPMS refused the connection' },
   CPMS_UNREACHABLE: { status: 502, kind: 'cpms', message: 'The CPMS could not be reached' },
   CPMS_TIMEOUT: { status: 504, kind: 'cpms', message: 'The CPMS did not answer in time' },
+  CPMS_LOOP: { status: 508, kind: 'cpms', message: 'The CPMS URL leads back to this broker' },
   BUSY: { status: 503, kind: 'broker', message: 'Too many password checks at once' },
   SHUTTING_DOWN: { status: 503, kind: 'broker', message: 'The broker is shutting down' },
   INTERNAL: { status: 500, kind: 'broker', message: 'Internal error' },
@@ -36,6 +38,8 @@ export class Refusal extends Error {
   readonly code: RefusalCode;
   readonly kind: RefusalKind;
   readonly status: number;
+  /** What went wrong, for the log: never sent to the station. */
+  readonly detail: string | undefined;
   /** Extra response headers, e.g. the CPMS's `WWW-Authenticate`. */
   readonly headers: Record<string, string>;
 
@@ -43,6 +47,7 @@ export class Refusal extends Error {
     super(detail ? `${refusals[code].message}: ${detail}` : refusals[code].message);
     this.code = code;
     this.kind = refusals[code].kind;
+    this.detail = detail;
     this.status = status ?? refusals[code].status;
     this.headers = headers;
   }

@@ -1,7 +1,7 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TenantSecurity } from './directory.ts';
-import { Refusal } from './refusals.ts';
+import { Refusal, refusals } from './refusals.ts';
 
 /** A station's upgrade request, once its path, tenant and handshake headers check out. */
 export interface UpgradeRequest {
@@ -82,19 +82,25 @@ export function parseProtocols(header: string | undefined): string[] | undefined
   return protocols;
 }
 
-/** Answers an upgrade request with a plain HTTP status and closes the socket. */
+/**
+ * Answers an upgrade request with a plain HTTP status and the code's generic message, and closes the socket. The
+ * detail stays in the log: a station must not learn the CPMS's internal address or error.
+ */
 export function refuse(socket: Duplex, refusal: Refusal): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const body = `${refusal.message}\n`;
+  const body = `${refusals[refusal.code].message}\n`;
   const headers = {
     Connection: 'close',
     'Content-Type': 'text/plain; charset=utf-8',
     'Content-Length': String(Buffer.byteLength(body)),
     ...refusal.headers,
   };
+  // As ws's abortHandshake does: the socket is no longer read after an upgrade, so it would never see the
+  // station's end of the connection, and stay open (one file descriptor each) until the station went away.
+  socket.once('finish', () => socket.destroy());
   socket.end(
     `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}\r\n` +
       Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('') +

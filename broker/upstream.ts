@@ -1,4 +1,6 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
 import WebSocket from 'ws';
 import { Refusal } from './refusals.ts';
 
@@ -14,6 +16,50 @@ export interface UpstreamOptions {
   maxPayloadBytes: number;
   /** Aborted when the station goes away before the CPMS answered. */
   signal: AbortSignal;
+  /** The broker's own CPMS sockets, so that an upgrade arriving from one of them is seen as a loop. */
+  ownEnds: OwnEnds;
+}
+
+/**
+ * The local ends (address and port) of the broker's open CPMS sockets. A station upgrade whose remote end is one of
+ * them is the broker connecting to itself: a CPMS URL that leads back to the broker through a name or address the
+ * check on saving cannot know (DNS, another interface, a port forward). An end is kept while its socket is open.
+ */
+export interface OwnEnds {
+  track(socket: net.Socket): void;
+  has(address: string | undefined, port: number | undefined): boolean;
+}
+
+export function createOwnEnds(): OwnEnds {
+  const ends = new Set<string>();
+  const key = (address: string | undefined, port: number | undefined) => `${address?.replace(/^::ffff:/, '')}|${port}`;
+  return {
+    track(socket) {
+      socket.once('connect', () => {
+        const end = key(socket.localAddress, socket.localPort);
+        ends.add(end);
+        socket.once('close', () => ends.delete(end));
+      });
+    },
+    has: (address, port) => ends.has(key(address, port)),
+  };
+}
+
+/** ws's own connect functions (ws/lib/websocket.js netConnect, tlsConnect), with the socket tracked. */
+function connectTracked(secure: boolean, ownEnds: OwnEnds) {
+  return (options: net.NetConnectOpts & tls.ConnectionOptions & { host?: string; socketPath?: string; path?: string }) => {
+    let socket: net.Socket;
+    if (secure) {
+      options.path = undefined;
+      if (!options.servername && options.servername !== '') options.servername = net.isIP(options.host ?? '') ? '' : options.host;
+      socket = tls.connect(options);
+    } else {
+      options.path = options.socketPath;
+      socket = net.connect(options);
+    }
+    ownEnds.track(socket);
+    return socket;
+  };
 }
 
 /**
@@ -30,6 +76,7 @@ export function connectUpstream(options: UpstreamOptions): Promise<WebSocket> {
       perMessageDeflate: true,
       minVersion: 'TLSv1.2', // hostname verification is Node's default and is never turned off
       ...options.tls,
+      createConnection: connectTracked(options.url.startsWith('wss:'), options.ownEnds) as unknown as typeof net.createConnection,
     });
     let settled = false;
 

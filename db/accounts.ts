@@ -150,6 +150,11 @@ export function appendAudit(db: Db, entry: AuditEntry): void {
     .run();
 }
 
+/** Deletes the entries written before `before` (the retention period); returns how many. */
+export function pruneAudit(db: Db, before: Date): number {
+  return db.delete(auditLog).where(lt(auditLog.at, before)).run().changes;
+}
+
 export interface AuditFilter {
   /** Matches the start of the action, e.g. "tenant." */
   action?: string;

@@ -5,7 +5,7 @@ import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { paths } from '../server/paths.ts';
 import * as schema from './schema.ts';
-import { openSqlite } from './sqlite.ts';
+import { createPrivate, openSqlite } from './sqlite.ts';
 
 export type Db = BetterSQLite3Database<typeof schema>;
 
@@ -38,6 +38,7 @@ export function openDatabase(file: string, migrationsFolder?: string): Store {
     db,
     backupBeforeMigrating,
     async backup(destination) {
+      createPrivate(destination);
       await sqlite.backup(destination);
       selfContained(destination);
     },
@@ -66,10 +67,13 @@ function backUpIfMigrating(sqlite: Database.Database, file: string, migrationsFo
     : 0;
   if (applied >= journal.entries.length) return undefined;
   const copy = `${file}.before-migration-${applied}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  createPrivate(copy); // VACUUM INTO takes an empty file
   sqlite.prepare('vacuum into ?').run(copy);
   selfContained(copy);
   return copy;
 }
+
+/** Owner only: the database holds password hashes, emails and badges. */
 
 /** A copy as one file: rollback journal instead of WAL, so no -wal and -shm files appear beside it when opened. */
 function selfContained(file: string): void {

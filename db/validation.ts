@@ -15,30 +15,37 @@ export const slugSchema = z
   );
 
 /**
- * The CPMS endpoint a station would be configured with; the broker appends `/<identity>`.
- * A query, a fragment or credentials in it would break that or leak a secret into lists and logs.
+ * The CPMS endpoint a station would be configured with; the broker appends `/<identity>`. Stored as the WHATWG URL
+ * parser reads it (`new URL(input).href`, without trailing slashes), so what an admin sees is where the broker
+ * connects: `ws://evil.example\@good.example/x` is stored as `ws://evil.example/@good.example/x`.
+ * A query, a fragment or credentials in it would break the appended identity or leak a secret into lists and logs.
  */
+export const CPMS_URL_MAX_LENGTH = 2048;
+
 export const cpmsUrlSchema = z
   .string()
   .trim()
   .min(1, 'Required')
-  .superRefine((value, ctx) => {
+  .max(CPMS_URL_MAX_LENGTH, `At most ${CPMS_URL_MAX_LENGTH} characters`)
+  .transform((value, ctx) => {
     let url: URL;
     try {
       url = new URL(value);
     } catch {
       ctx.addIssue({ code: 'custom', message: 'Not a valid URL' });
-      return;
+      return z.NEVER;
     }
     if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
       ctx.addIssue({ code: 'custom', message: 'Must start with ws:// or wss://' });
     } else if (url.username || url.password) {
       ctx.addIssue({ code: 'custom', message: 'Must not contain credentials' });
-    } else if (url.search || url.hash) {
+    } else if (url.search || url.hash || value.includes('#') || value.includes('?')) {
       ctx.addIssue({ code: 'custom', message: 'Must not contain a query or fragment' });
     }
-  })
-  .transform((value) => value.replace(/\/+$/, ''));
+    const normalized = url.href.replace(/\/+$/, '');
+    if (normalized.length > CPMS_URL_MAX_LENGTH) ctx.addIssue({ code: 'custom', message: `At most ${CPMS_URL_MAX_LENGTH} characters` });
+    return normalized;
+  });
 
 const profileSchema = z.number().int().min(0, 'A profile from 0 to 3').max(3, 'A profile from 0 to 3');
 

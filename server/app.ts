@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import pkg from '../package.json' with { type: 'json' };
 import { createBroker, type Broker } from '../broker/index.ts';
-import { pruneSessions } from '../db/accounts.ts';
+import { pruneAudit, pruneSessions } from '../db/accounts.ts';
 import { pruneSamples } from '../db/retention.ts';
 import { openDatabase } from '../db/index.ts';
 import { SESSION_IDLE_MS, SESSION_MAX_AGE_MS } from './auth/actor.ts';
@@ -41,6 +41,8 @@ export interface RunningServer {
   observationsPending(): number;
   /** Stops accepting, closes every station link (1001) and its CPMS link, writes every observation, closes the database. */
   close(): Promise<void>;
+  /** What is still open or unwritten, for the log line of a shutdown that runs out of time. */
+  pending(): { stationsConnected: number; handshakes: number; writeQueue: number; closed: boolean };
 }
 
 export interface StartOptions {
@@ -80,12 +82,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     maxBytes: config.observationQueueMaxBytes,
     events: metrics.writer,
   });
-  const pruneOldSamples = () => {
-    const pruned = pruneSamples(store.db, new Date(Date.now() - config.sampleRetentionDays * DAY_MS));
-    if (pruned) log.info({ event: 'samples.pruned', pruned, retentionDays: config.sampleRetentionDays }, 'old meter samples deleted');
+  const pruneOld = () => {
+    const samples = pruneSamples(store.db, new Date(Date.now() - config.sampleRetentionDays * DAY_MS));
+    if (samples) log.info({ event: 'samples.pruned', pruned: samples, retentionDays: config.sampleRetentionDays }, 'old meter samples deleted');
+    const entries = pruneAudit(store.db, new Date(Date.now() - config.auditRetentionDays * DAY_MS));
+    if (entries) log.info({ event: 'audit.pruned', pruned: entries, retentionDays: config.auditRetentionDays }, 'old audit log entries deleted');
   };
-  pruneOldSamples();
-  const retention = setInterval(pruneOldSamples, 6 * 60 * 60_000).unref();
+  pruneOld();
+  const retention = setInterval(pruneOld, 6 * 60 * 60_000).unref();
 
   const observers = createObservers(store.db, writer, log);
   const directory = createDirectory(store.db, sealer, log);
@@ -111,8 +115,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     log,
   });
 
-  const httpServer = http.createServer();
-  const httpsServer = https.createServer({ ...TLS_SETTINGS, ...serverCredentials(store.db, sealer) });
+  // Timeouts for a LAN service: a client that sends its request slowly holds a connection for seconds, not minutes.
+  const timeouts = {
+    requestTimeout: config.requestTimeoutMs,
+    headersTimeout: Math.min(config.headersTimeoutMs, config.requestTimeoutMs), // Node wants headers ≤ request
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.min(1_000, config.headersTimeoutMs),
+  };
+  const httpServer = http.createServer(timeouts);
+  const httpsServer = https.createServer({ ...timeouts, ...TLS_SETTINGS, ...serverCredentials(store.db, sealer) });
   const services: Services = {
     db: store.db,
     broker,
@@ -131,6 +142,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       const reason = writer.problem();
       return reason === undefined ? { ok: true } : { ok: false, reason };
     },
+    host: config.host,
   };
   registerAlertMetrics(metrics.registry, () => services);
   let ready = false;
@@ -140,7 +152,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     databaseOk: store.ping,
     notReady: () => (ready ? writer.problem() : closing ? 'shutting down' : 'starting'),
     metricsToken: config.metricsToken,
-  });
+  }, { maxBodyBytes: config.maxRequestBodyBytes });
   const onUpgrade = createUpgradeHandler(services);
   for (const server of [httpServer, httpsServer]) {
     server.on('request', onRequest);
@@ -172,7 +184,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const hostInUrl = host.includes(':') ? `[${host}]` : host;
   log.info({ event: 'started', port, tlsPort, host: config.host, dataDir: config.dataDir, version: pkg.version }, 'broker started');
 
+  let closed = false;
   return {
+    pending: () => ({ stationsConnected: broker.count(), handshakes: broker.handshakes(), writeQueue: writer.pending(), closed }),
     port,
     tlsPort,
     url: `http://${hostInUrl}:${port}`,
@@ -193,6 +207,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         await writer.close(); // what the last frames said is written before the database closes
         store.close();
         releaseDataDir();
+        closed = true;
         log.info({ event: 'stopped' }, 'broker stopped');
       })()),
   };

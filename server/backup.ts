@@ -45,6 +45,7 @@ export function restore(dataDir: string, source: string): { kept: string[] } {
     }
     for (const leftover of [`${files.database}-wal`, `${files.database}-shm`]) fs.rmSync(leftover, { force: true });
     fs.copyFileSync(source, files.database);
+    fs.chmodSync(files.database, 0o600);
     if (fs.existsSync(`${source}.key`)) {
       if (fs.existsSync(files.key)) {
         fs.renameSync(files.key, `${files.key}.before-restore-${stamp}`);

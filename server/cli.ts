@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import pkg from '../package.json' with { type: 'json' };
@@ -9,6 +10,7 @@ import { hashPassword } from './auth/password.ts';
 import { backup, restore } from './backup.ts';
 import { ConfigError, configSchema, loadConfig, options } from './config.ts';
 import { dataFiles, DataDirBusy } from './data-dir.ts';
+import { createLogger } from './logger.ts';
 import { paths } from './paths.ts';
 
 /**
@@ -16,6 +18,37 @@ import { paths } from './paths.ts';
  * time this long has passed without any of them written.
  */
 const EXIT_DEADLINE_MS = 5_000;
+/** The watchdog's kill comes this much before the deadline (the signal may wait for a busy event loop)... */
+const WATCHDOG_MARGIN_MS = 500;
+/** ...and the process's own deadline, that logs what was pending, this much. */
+const OWN_DEADLINE_MARGIN_MS = 1_000;
+
+/**
+ * Kills this process (SIGKILL) if it still exists `afterMs` from now, from a shell of its own. A deadline timer in the
+ * process is not enough: `process.exit()` waits for work already queued on libuv's thread pool (a flood of sign-ins
+ * queues scrypt runs of a second or more each, measured at 20 s), and no timer runs by then. The shell kills only
+ * while it is still this process's child, so a reused process id is never hit.
+ */
+function armWatchdog(afterMs: number): { kill(): void } | undefined {
+  const script = `sleep ${afterMs / 1000}; set -- $(cat /proc/$$/stat); [ "$4" = "${process.pid}" ] && kill -KILL ${process.pid}`;
+  try {
+    const watchdog = spawn('/bin/sh', ['-c', script], { detached: true, stdio: 'ignore' });
+    watchdog.on('error', () => {}); // no shell: the process's own deadline still holds
+    watchdog.unref();
+    return {
+      /** Disarms it: its process group (the shell and its sleep) goes. */
+      kill() {
+        try {
+          if (watchdog.pid) process.kill(-watchdog.pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      },
+    };
+  } catch {
+    return undefined; // the same
+  }
+}
 
 const COMMANDS = `Commands:
   serve                          run the broker (the default)
@@ -81,15 +114,24 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   switch (command) {
     case 'serve': {
       need(0, 'serve [options]');
-      const server = await startServer(config);
+      const log = createLogger(config.logLevel);
+      const server = await startServer(config, { logger: log });
       for (const signal of ['SIGINT', 'SIGTERM'] as const) {
         process.once(signal, () => {
-          let pending = Infinity;
+          let watchdog = armWatchdog(EXIT_DEADLINE_MS - WATCHDOG_MARGIN_MS);
+          let pending = server.observationsPending();
           setInterval(() => {
             const now = server.observationsPending();
-            if (now === 0 || now >= pending) process.exit(1);
-            pending = now;
-          }, EXIT_DEADLINE_MS).unref();
+            if (now > 0 && now < pending) {
+              // The writer is still writing what the stations said: another window, as long as it makes progress.
+              pending = now;
+              watchdog?.kill();
+              watchdog = armWatchdog(EXIT_DEADLINE_MS - WATCHDOG_MARGIN_MS);
+              return;
+            }
+            log.error({ event: 'stop.deadline', signal, pending: server.pending() }, 'not stopped in time: exiting anyway');
+            process.exit(1);
+          }, EXIT_DEADLINE_MS - OWN_DEADLINE_MARGIN_MS).unref();
           server.close().then(
             () => process.exit(0),
             () => process.exit(1),

@@ -52,6 +52,31 @@ export const options = {
     env: 'OBSERVATION_QUEUE_MAX_BYTES',
     help: 'Bound of the observations waiting to be written; past it new ones are dropped (and counted)',
   },
+  auditRetentionDays: {
+    flag: 'audit-retention-days',
+    env: 'AUDIT_RETENTION_DAYS',
+    help: 'Audit log entries older than this many days are deleted',
+  },
+  maxRequestBodyBytes: {
+    flag: 'max-request-body-bytes',
+    env: 'MAX_REQUEST_BODY_BYTES',
+    help: 'Largest API request body (larger: 413); the driver import takes up to 48 MiB regardless',
+  },
+  headersTimeoutMs: {
+    flag: 'headers-timeout-ms',
+    env: 'HEADERS_TIMEOUT_MS',
+    help: "How long a client may take to send a request's headers",
+  },
+  requestTimeoutMs: {
+    flag: 'request-timeout-ms',
+    env: 'REQUEST_TIMEOUT_MS',
+    help: 'How long a client may take to send a whole request, body included',
+  },
+  keepAliveTimeoutMs: {
+    flag: 'keep-alive-timeout-ms',
+    env: 'KEEP_ALIVE_TIMEOUT_MS',
+    help: 'How long an idle HTTP connection is kept open for the next request',
+  },
   // No flags for these: command lines are visible to every user of the machine.
   metricsToken: { flag: undefined, env: 'METRICS_TOKEN', help: 'When set, /metrics requires Authorization: Bearer <this token>' },
   adminUser: { flag: undefined, env: 'BROKER_ADMIN_USER', help: 'Creates this admin at start-up when no admin exists yet' },
@@ -74,6 +99,11 @@ export const configSchema = z.object({
   stationSilentAfterMs: int(1_000, 7 * 24 * 3_600_000).default(600_000),
   stationOfflineAlertMinutes: int(0, 7 * 24 * 60).default(15),
   observationQueueMaxBytes: int(64 * 1024, 4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+  auditRetentionDays: int(1, 36_500).default(400),
+  maxRequestBodyBytes: int(1024, 100 * 1024 * 1024).default(1024 * 1024),
+  headersTimeoutMs: int(100, 600_000).default(10_000),
+  requestTimeoutMs: int(100, 3_600_000).default(30_000),
+  keepAliveTimeoutMs: int(100, 600_000).default(5_000),
   metricsToken: z.string().min(16, 'At least 16 characters').regex(/^\S+$/, 'No spaces').optional(),
   adminUser: usernameSchema.optional(),
   adminPassword: passwordSchema.optional(),

@@ -10,6 +10,22 @@ export function dataFiles(dataDir: string) {
   };
 }
 
+/** Owner only: the database holds password hashes, emails and badges; the key opens the sealed secrets. */
+export const PRIVATE_DIR_MODE = 0o700;
+export const PRIVATE_FILE_MODE = 0o600;
+
+/**
+ * Creates the data directory (0700) or makes an existing one private, with the database files, the copies the
+ * broker wrote beside them and the key file (0600): installs made before these modes were set are fixed at start.
+ */
+export function makeDataDirPrivate(dataDir: string): void {
+  fs.mkdirSync(dataDir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  fs.chmodSync(dataDir, PRIVATE_DIR_MODE);
+  for (const entry of fs.readdirSync(dataDir, { withFileTypes: true })) {
+    if (entry.isFile() && /^(broker\.db|secret\.key)/.test(entry.name)) fs.chmodSync(path.join(dataDir, entry.name), PRIVATE_FILE_MODE);
+  }
+}
+
 export class DataDirBusy extends Error {
   readonly pid: number;
 
@@ -37,7 +53,7 @@ export function dataDirHolder(dataDir: string): number | undefined {
  */
 export function lockDataDir(dataDir: string): () => void {
   const { lock } = dataFiles(dataDir);
-  fs.mkdirSync(dataDir, { recursive: true });
+  makeDataDirPrivate(dataDir);
   for (let attempt = 0; ; attempt++) {
     try {
       fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });

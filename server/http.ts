@@ -15,6 +15,7 @@ import { backup } from './backup.ts';
 import { paths } from './paths.ts';
 import { appRouter } from './routers/index.ts';
 import { MAX_BATCH_SIZE } from './routers/limits.ts';
+import { contentSecurityPolicy, setSecurityHeaders } from './security-headers.ts';
 import { createContext, type Services } from './trpc.ts';
 
 /** What both listeners (http and https) answer: /healthz, the API at /trpc, and the UI everywhere else. */
@@ -27,27 +28,43 @@ export interface Health {
   metricsToken?: string;
 }
 
-export function createRequestHandler(services: Services, health: Health): RequestListener {
+/**
+ * API calls whose bodies may be larger than `maxRequestBodyBytes`: the driver import carries a file of up to 32 MiB
+ * as base64 (about 43 MiB) in its JSON.
+ */
+export const LARGE_BODY_PROCEDURES: Record<string, number> = { 'drivers.importStart': 48 * 1024 * 1024 };
+
+export function createRequestHandler(services: Services, health: Health, limits: { maxBodyBytes: number }): RequestListener {
   const { log, broker } = services;
-  const trpc = createHTTPHandler({
-    router: appRouter,
-    basePath: '/trpc/',
-    maxBatchSize: MAX_BATCH_SIZE,
-    createContext: ({ req, res }) =>
-      createContext(services, {
-        headers: req.headers,
-        remoteAddress: req.socket.remoteAddress,
-        secure: 'encrypted' in req.socket,
-        setCookie: (cookie) => res.appendHeader('Set-Cookie', cookie),
-      }),
-    onError: ({ error, path }) => {
-      if (error.code === 'INTERNAL_SERVER_ERROR') log.error({ err: error, path }, 'API error');
-    },
-  });
+  const trpcWithLimit = (maxBodySize: number) =>
+    createHTTPHandler({
+      router: appRouter,
+      basePath: '/trpc/',
+      maxBatchSize: MAX_BATCH_SIZE,
+      // Larger bodies get 413 once this much has arrived; the rest is read and dropped (within requestTimeoutMs), so
+      // that the client sees the answer rather than a reset connection.
+      maxBodySize,
+      createContext: ({ req, res }) =>
+        createContext(services, {
+          headers: req.headers,
+          remoteAddress: req.socket.remoteAddress,
+          secure: 'encrypted' in req.socket,
+          setCookie: (cookie) => res.appendHeader('Set-Cookie', cookie),
+        }),
+      onError: ({ error, path }) => {
+        if (error.code === 'INTERNAL_SERVER_ERROR') log.error({ err: error, path }, 'API error');
+      },
+    });
+  const handlers = new Map<number, ReturnType<typeof trpcWithLimit>>();
+  const trpcFor = (maxBodySize: number) => handlers.get(maxBodySize) ?? handlers.set(maxBodySize, trpcWithLimit(maxBodySize)).get(maxBodySize)!;
   const ui = fs.existsSync(paths.ui) ? sirv(paths.ui, { single: true, dev: false }) : undefined;
+  const indexHtml = path.join(paths.ui, 'index.html');
+  const csp = contentSecurityPolicy(fs.existsSync(indexHtml) ? fs.readFileSync(indexHtml, 'utf8') : undefined);
 
   return (req, res) => {
     const pathname = (req.url ?? '/').split('?')[0]!;
+    setSecurityHeaders(res, csp);
+    if (!isUiPath(pathname)) res.setHeader('Cache-Control', 'no-store'); // answers about the broker and its data
     if (pathname === '/healthz') {
       const databaseOk = health.databaseOk();
       res.writeHead(databaseOk ? 200 : 503, { 'Content-Type': 'application/json' });
@@ -84,7 +101,14 @@ export function createRequestHandler(services: Services, health: Health): Reques
         res.end(JSON.stringify({ error: { message: 'API calls that change anything must be sent as application/json' } }));
         return;
       }
-      trpc(req, res);
+      const maxBodySize = bodyLimit(pathname, limits.maxBodyBytes);
+      if (Number(req.headers['content-length'] ?? 0) > maxBodySize) {
+        // Refused before reading any of it (Node drops the body after the answer).
+        res.writeHead(413, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: `The request body is larger than ${maxBodySize} bytes`, data: { code: 'PAYLOAD_TOO_LARGE', httpStatus: 413 } } }));
+        return;
+      }
+      trpcFor(maxBodySize)(req, res);
     } else {
       const notFound = () => {
         res.writeHead(404, { 'Content-Type': 'text/plain' });
@@ -94,6 +118,17 @@ export function createRequestHandler(services: Services, health: Health): Reques
       else notFound();
     }
   };
+}
+
+/** The UI's files (cacheable); everything else answers about the broker and its data. */
+function isUiPath(pathname: string): boolean {
+  return !['/healthz', '/readyz', '/metrics'].includes(pathname) && !pathname.startsWith('/trpc') && !pathname.startsWith('/backup/');
+}
+
+/** The body limit of an API call: the largest of the procedures it names (a batch is `/trpc/a,b`). */
+function bodyLimit(pathname: string, normal: number): number {
+  const procedures = pathname.slice('/trpc/'.length).split(/,|%2C/i);
+  return Math.max(normal, ...procedures.map((name) => LARGE_BODY_PROCEDURES[name] ?? 0));
 }
 
 /** WebSocket upgrades: OCPP on /ocpp/…, nothing else. */

@@ -12,6 +12,7 @@ import type { Metrics } from './metrics.ts';
 import type { SignInThrottle } from './auth/login-throttle.ts';
 import type { ConnectionLog } from './connections.ts';
 import type { CpmsTester } from './cpms-test.ts';
+import { hostOfHeader } from './own-host.ts';
 
 /** What lives as long as the server. */
 export interface Services {
@@ -41,6 +42,8 @@ export interface Services {
    * (e.g. from its pending count) without the dashboard knowing how the writer works.
    */
   writerHealth?: () => { ok: boolean; reason?: string };
+  /** The address the broker was told to listen on (`host`), when it is not all of them. */
+  host?: string;
 }
 
 /** What a request brings: HTTP gives it, tests can make one up. */
@@ -54,6 +57,8 @@ export interface RequestInfo {
 
 export interface Context extends Services {
   actor: Actor | null;
+  /** The request's `Host` header without its port; undefined when there is none (a caller without HTTP). */
+  requestHost: string | undefined;
   remoteAddress: string;
   secure: boolean;
   setCookie: (cookie: string) => void;
@@ -63,6 +68,7 @@ export function createContext(services: Services, request: RequestInfo): Context
   return {
     ...services,
     actor: authenticate(services.db, request.headers),
+    requestHost: hostOfHeader(request.headers.host),
     remoteAddress: request.remoteAddress ?? '',
     secure: request.secure ?? false,
     setCookie: request.setCookie ?? (() => {}),

@@ -60,6 +60,10 @@ describe('tenants', () => {
     ['no URL at all', { cpmsUrl: 'cpms.example.com' }, 'cpmsUrl'],
     ['credentials in the URL', { cpmsUrl: 'ws://user:secret@cpms.example.com' }, 'cpmsUrl'],
     ['a query in the URL', { cpmsUrl: 'ws://cpms.example.com/?a=b' }, 'cpmsUrl'],
+    ['a fragment in the URL', { cpmsUrl: 'ws://cpms.example.com/ocpp#x' }, 'cpmsUrl'],
+    ['an empty fragment in the URL', { cpmsUrl: 'ws://cpms.example.com/ocpp#' }, 'cpmsUrl'],
+    ['a URL over 2,048 characters', { cpmsUrl: `wss://cpms.example.com/${'a'.repeat(2030)}` }, 'cpmsUrl'],
+    ['a URL of the broker itself', { cpmsUrl: 'ws://localhost:8080/ocpp' }, 'cpmsUrl'],
     ['upper case in the slug', { slug: 'Acme' }, 'slug'],
     ['a slash in the slug', { slug: 'a/b' }, 'slug'],
     ['a trailing hyphen in the slug', { slug: 'acme-' }, 'slug'],
@@ -69,6 +73,15 @@ describe('tenants', () => {
     expect(error.code).toBe('BAD_REQUEST');
     const issues = (error.cause as unknown as { issues: { path: string[] }[] }).issues;
     expect(issues.map((i) => i.path[0])).toEqual([field]);
+  });
+
+  it('stores the CPMS URL as the WHATWG URL parser reads it: where the broker will connect', async () => {
+    const stored = async (cpmsUrl: string, slug: string) => (await api.tenants.create({ ...acme, slug, cpmsUrl })).cpmsUrl;
+    expect(await stored('ws://evil.example\\@good.example/x', 'a')).toBe('ws://evil.example/@good.example/x');
+    expect(await stored('  WSS://CPMS.Example.COM:443/ocpp//  ', 'b')).toBe('wss://cpms.example.com/ocpp');
+    expect(await stored('ws://cpms.example.com', 'c')).toBe('ws://cpms.example.com');
+    expect(await stored('ws://0x7f.1:9000/a b', 'd')).toBe('ws://127.0.0.1:9000/a%20b');
+    expect(await stored('ws://localhost:9000/ocpp', 'e')).toBe('ws://localhost:9000/ocpp'); // not a port of the broker
   });
 
   it('never lets a secret in the CPMS URL reach the database', async () => {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { TRPCError } from '@trpc/server';
+import { parse } from 'csv-parse/sync';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findDriverByBadge } from '../db/badges.ts';
 import { badgeLimit, driverInputSchema } from '../db/validation.ts';
@@ -355,6 +356,27 @@ describe('importing a CSV', () => {
     for (const mode of ['merge', 'replace'] as const) {
       expect(counts(await imported({ csv, mode }))).toEqual({ added: 0, changed: 0, removed: 0, unchanged: 4, errors: 0, applied: true });
     }
+  });
+
+  it('exports badges and emails that a spreadsheet would run as formulas with a leading apostrophe, and imports them back as they were', async () => {
+    const formulas = { 'a@example.com': ['=HYPERLINK("x")'], 'b@example.com': ['+SUM(1)', '-2+3'], '-c@example.com': ['@SUM(A1)'], 'd@example.com': ["'QUOTED"] };
+    for (const [email, badgeIds] of Object.entries(formulas)) await drivers.create({ tenantId, email, badgeIds });
+    const csv = await drivers.export({ tenantId });
+    expect(csv).toBe(
+      [
+        'email,badge_ids',
+        `'-c@example.com,'@SUM(A1)`,
+        `a@example.com,"'=HYPERLINK(""x"")"`,
+        `b@example.com,"'+SUM(1),-2+3"`,
+        `d@example.com,''QUOTED`,
+        '',
+      ].join('\n'),
+    );
+    for (const cell of (parse(csv) as string[][]).flat()) expect(cell).not.toMatch(/^[=+\-@\t\r]/);
+    expect(counts(await imported({ csv, mode: 'replace' }))).toEqual({ added: 0, changed: 0, removed: 0, unchanged: 4, errors: 0, applied: true });
+    await drivers.remove({ id: (await drivers.list({ tenantId, search: 'a@example.com' })).drivers[0]!.id });
+    expect(counts(await imported({ csv, mode: 'merge' }))).toMatchObject({ added: 1, unchanged: 3, errors: 0 });
+    expect(await listed()).toEqual(formulas);
   });
 
   it('takes the csv as base64 of its bytes or as text, but not both', async () => {

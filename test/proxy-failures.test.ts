@@ -1,5 +1,11 @@
+import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { once } from 'node:events';
+import { eq } from 'drizzle-orm';
+import { openDatabase } from '../db/index.ts';
+import { tenants } from '../db/schema.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RPCServer } from 'ocpp-rpc';
 import { startTestBroker, type TestBroker } from './support/broker.ts';
@@ -23,6 +29,22 @@ async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 3
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** The status and body a WebSocket upgrade is refused with. */
+function refusalOf(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url.replace(/^ws/, 'http'), {
+      headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Protocol': 'ocpp1.6' },
+    });
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('upgrade', () => reject(new Error('accepted')));
+    req.on('error', reject);
+  });
 }
 
 async function tenantFor(cpmsUrl: string, slug: string) {
@@ -96,6 +118,68 @@ describe('a CPMS that cannot take the station', () => {
     const { slug } = await tenantFor(`ws://127.0.0.1:${(silent.address() as net.AddressInfo).port}`, 'cpms-silent');
     expect(await upgradeStatus(`${broker.endpoint(slug)}/CP-504`)).toBe(504);
     silent.close();
+  });
+});
+
+describe('what a refused station learns', () => {
+  it("gets the status and a generic reason, while the log keeps the CPMS's address and error", async () => {
+    const port = await freePort();
+    const { slug } = await tenantFor(`ws://127.0.0.1:${port}/ocpp`, 'cpms-hidden');
+    const before = broker.logs.length;
+    expect(await refusalOf(`${broker.endpoint(slug)}/CP-GENERIC`)).toEqual({ status: 502, body: 'The CPMS could not be reached\n' });
+    const [line] = broker.logs.slice(before).filter((l) => l.event === 'connection.refused');
+    expect(line).toMatchObject({ status: 502, reason: expect.stringContaining(`ECONNREFUSED 127.0.0.1:${port}`) });
+  });
+
+  it('closes the connection after the refusal, even when the station keeps its end open', async () => {
+    const socket = net.connect({ port: broker.server.port, host: '127.0.0.1', allowHalfOpen: true });
+    await once(socket, 'connect');
+    socket.write(`GET /ocpp/nobody/CP HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+    let answer = '';
+    socket.on('data', (data: Buffer) => (answer += data.toString()));
+    socket.on('error', () => {});
+    await once(socket, 'end'); // the broker's FIN; our end stays open
+    // A broker that has let go of the connection answers anything more with a reset; one still holding it (a
+    // descriptor per refused station) would take it in silently.
+    const writing = setInterval(() => socket.write('more'), 50);
+    await new Promise((resolve) => socket.once('close', resolve));
+    clearInterval(writing);
+    expect(answer).toMatch(/^HTTP\/1\.1 404 Not Found\r\n[^]*\r\n\r\nNo such tenant, or it is disabled\n$/);
+  });
+});
+
+describe('a CPMS URL that leads back to the broker', () => {
+  const own = () => [
+    `ws://127.0.0.1:${broker.server.port}/ocpp/other`,
+    `ws://localhost:${broker.server.port}`,
+    `wss://127.0.0.2:${broker.server.tlsPort}/ocpp`,
+    `ws://[::1]:${broker.server.port}/ocpp`,
+    `ws://${os.hostname()}:${broker.server.port}/ocpp`,
+    `ws://0x7f.1:${broker.server.port}/ocpp`,
+  ];
+
+  it('is refused when a tenant is created or updated, as a field error', async () => {
+    for (const cpmsUrl of own()) {
+      await expect(tenantFor(cpmsUrl, 'self')).rejects.toMatchObject({
+        data: { code: 'BAD_REQUEST', fieldErrors: { cpmsUrl: ['This URL leads back to the broker itself: give the URL of the CPMS'] } },
+      });
+    }
+    const tenant = await tenantFor(`ws://127.0.0.1:${await freePort()}/ocpp`, 'self-later');
+    await expect(broker.api.tenants.update.mutate({ id: tenant.id, cpmsUrl: own()[0] })).rejects.toMatchObject({ data: { code: 'BAD_REQUEST' } });
+  });
+
+  it('is refused at once with 508 when a station makes the broker connect to itself, without looping', async () => {
+    const tenant = await tenantFor(`ws://127.0.0.1:${await freePort()}/ocpp`, 'loop');
+    // Written past the API's check, as a name resolving to this machine would get past it.
+    const store = openDatabase(path.join(broker.dataDir, 'broker.db'));
+    store.db.update(tenants).set({ cpmsUrl: `ws://127.0.0.1:${broker.server.port}/ocpp/loop` }).where(eq(tenants.id, tenant.id)).run();
+    store.close();
+    const before = broker.logs.length;
+    expect(await refusalOf(`${broker.endpoint('loop')}/CP-LOOP`)).toEqual({ status: 508, body: 'The CPMS refused the connection\n' });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const refused = broker.logs.slice(before).filter((l) => l.event === 'connection.refused');
+    expect(refused.map((l) => l.status)).toEqual([508, 508]);
+    expect(refused[0]).toMatchObject({ reason: expect.stringContaining('The CPMS URL leads back to this broker') });
   });
 });
 

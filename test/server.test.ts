@@ -95,6 +95,11 @@ describe('configuration', () => {
       stationSilentAfterMs: 600_000,
       stationOfflineAlertMinutes: 15,
       observationQueueMaxBytes: 64 * 1024 * 1024,
+      auditRetentionDays: 400,
+      maxRequestBodyBytes: 1024 * 1024,
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 5_000,
     });
   });
 

@@ -253,4 +253,15 @@ describe('reports', () => {
     expect(lines[0]).toBe('station,transaction_id,evse,connector,badge,driver_email,started_at,stopped_at,meter_start_wh,meter_stop_wh,energy_wh,stop_reason,state');
     expect(lines).toContain(`CP16,4711,,1,BADGE002,john.doe@example.com,${iso(0)},${iso(20)},1000,3500,2500,Local,completed`);
   });
+
+  it('escapes what stations chose (identity, badge) against spreadsheet formulas in the CSV export', async () => {
+    const cp = station(endpoint, '=1+2', ['ocpp1.6']);
+    await cp.connect();
+    const { transactionId } = (await cp.call('StartTransaction', { connectorId: 1, idTag: '@SUM(A1)', meterStart: 0, timestamp: iso(30) })) as { transactionId: number };
+    await cp.call('StopTransaction', { transactionId, meterStop: 10, timestamp: iso(31), reason: 'Local' });
+    await transaction('=1+2');
+    await cp.close();
+    const csv = await broker.api.transactions.export.query({ tenantId, from: new Date(iso(30)), to: new Date(iso(32)) });
+    expect(csv.trim().split('\n')[1]).toBe(`'=1+2,${transactionId},,1,'@SUM(A1),,${iso(30)},${iso(31)},0,10,10,Local,completed`);
+  });
 });

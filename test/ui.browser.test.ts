@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paths } from '../server/paths.ts';
-import { launchChromium } from './support/browser.ts';
+import { cspViolations, launchChromium } from './support/browser.ts';
 import { startTestBroker, TEST_ADMIN, type TestBroker } from './support/broker.ts';
 import { startCpms, station, type TestCpms } from './support/ocpp.ts';
 
@@ -12,6 +12,8 @@ let broker: TestBroker;
 let cpms: TestCpms;
 let browser: Browser;
 let page: Page;
+/** Content-Security-Policy violations reported while the tests ran. */
+let violations: string[] = [];
 const stations: ReturnType<typeof station>[] = [];
 /** How often the tenant page refreshes its stations table. */
 const REFRESH_MS = 2_000;
@@ -25,6 +27,7 @@ beforeAll(async () => {
     launchChromium(),
   ]);
   page = await browser.newPage();
+  violations = cspViolations(page);
   page.setDefaultTimeout(10_000);
 
   // Every page needs a session: sign in as the broker's first admin, as a user would.
@@ -222,5 +225,14 @@ describe('the admin UI', () => {
     await closed;
     expect((await broker.api.tenants.list.query()).map((t) => t.slug)).not.toContain('gone');
     expect(await page.getByTestId('tenants').textContent()).not.toContain('Gone');
+  });
+});
+
+describe('the Content-Security-Policy', () => {
+  it('is in force, and nothing the pages above did broke it', async () => {
+    const response = await page.goto(broker.server.url);
+    expect(response?.headers()['content-security-policy']).toContain("frame-ancestors 'none'");
+    await page.waitForLoadState('networkidle');
+    expect(violations).toEqual([]);
   });
 });

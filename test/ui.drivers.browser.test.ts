@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paths } from '../server/paths.ts';
-import { launchChromium } from './support/browser.ts';
+import { cspViolations, launchChromium } from './support/browser.ts';
 import { startTestBroker, TEST_ADMIN, type TestBroker } from './support/broker.ts';
 import { startCpms, station, type TestCpms } from './support/ocpp.ts';
 
@@ -13,6 +13,8 @@ let broker: TestBroker;
 let cpms: TestCpms;
 let browser: Browser;
 let page: Page;
+/** Content-Security-Policy violations reported while the tests ran. */
+let violations: string[] = [];
 let url: string;
 let tenantId: number;
 let files: string;
@@ -43,6 +45,7 @@ beforeAll(async () => {
   url = broker.server.url;
   // Numbers and dates are compared as the page formats them.
   page = await browser.newPage({ locale: 'en-US' });
+  violations = cspViolations(page);
   page.setDefaultTimeout(10_000);
   await signIn(page, TEST_ADMIN.adminUser, TEST_ADMIN.adminPassword);
   // Stations connect without being registered.
@@ -367,5 +370,14 @@ describe('sessions in the admin UI', () => {
     expect(csv.split('\n')[0]).toBe('station,transaction_id,evse,connector,badge,driver_email,started_at,stopped_at,meter_start_wh,meter_stop_wh,energy_wh,stop_reason,state');
     expect(csv).toContain('john.doe@example.com');
     expect(csv).toContain('jane.smith@example.com');
+  });
+});
+
+describe('the Content-Security-Policy', () => {
+  it('is in force, and nothing the pages above did broke it', async () => {
+    const response = await page.goto(broker.server.url);
+    expect(response?.headers()['content-security-policy']).toContain("frame-ancestors 'none'");
+    await page.waitForLoadState('networkidle');
+    expect(violations).toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-import { redirect } from '@sveltejs/kit';
+import { error, redirect } from '@sveltejs/kit';
 import { errorCode } from '$lib/forms';
 import { afterLogin, loginHref, setSignedIn } from '$lib/session';
 import { trpc } from '$lib/trpc';
@@ -18,7 +18,11 @@ export const load: LayoutLoad = async ({ url, untrack }) => {
   setSignedIn(false);
   // One batched request.
   const [{ setupRequired }, user] = await Promise.all([
-    trpc.auth.status.query(),
+    // FORBIDDEN while the first admin is to be set up and the UI is opened at a name that is not the broker's.
+    trpc.auth.status.query().catch((cause: unknown) => {
+      if (errorCode(cause) === 'FORBIDDEN') error(403, (cause as Error).message);
+      throw cause;
+    }),
     trpc.auth.me.query().catch((cause: unknown) => {
       if (errorCode(cause) === 'UNAUTHORIZED') return null;
       throw cause;

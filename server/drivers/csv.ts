@@ -5,6 +5,7 @@ import { stringify } from 'csv-stringify/sync';
 import { driverPage } from '../../db/drivers.ts';
 import type { Db } from '../../db/index.ts';
 import { driverInputSchema } from '../../db/validation.ts';
+import { escapeCell, unescapeCell } from '../csv-cell.ts';
 
 /**
  * The operators' driver list: UTF-8 (a BOM is tolerated), a header `email,badge_ids`, one driver a row, several
@@ -161,8 +162,9 @@ export async function readDriverCsv(
         message: `${record.length} fields where the header has ${width}: put several badges in one quoted field, as "BADGE1,BADGE2"`,
       });
     }
-    const email = schema.shape.email.safeParse(record[columns.email] ?? '');
-    const badgeIds = schema.shape.badgeIds.safeParse(splitBadges(record[columns.badges] ?? ''));
+    // A cell an export escaped against formulas ('=…) reads as it was written (csv-cell.ts).
+    const email = schema.shape.email.safeParse(unescapeCell(record[columns.email] ?? ''));
+    const badgeIds = schema.shape.badgeIds.safeParse(splitBadges(unescapeCell(record[columns.badges] ?? '')));
     for (const issue of email.error?.issues ?? []) errors.push({ row, field: 'email', message: issue.message });
     for (const issue of badgeIds.error?.issues ?? []) errors.push({ row, field: 'badge_ids', message: issue.message });
     drivers.push({
@@ -200,10 +202,13 @@ export async function readDriverCsv(
   return { drivers, errors };
 }
 
-/** Drivers in the same CSV format, badges joined by commas (quoted by csv-stringify when there are several). */
+/**
+ * Drivers in the same CSV format, badges joined by commas (quoted by csv-stringify when there are several), cells
+ * that a spreadsheet would run as a formula escaped (csv-cell.ts).
+ */
 export function toCsv(drivers: { email: string; badgeIds: string[] }[], { header }: { header: boolean }): string {
   return stringify(
-    drivers.map((d) => [d.email, d.badgeIds.join(',')]),
+    drivers.map((d) => [escapeCell(d.email), escapeCell(d.badgeIds.join(','))]),
     { header, columns: [...CSV_COLUMNS], record_delimiter: 'unix' },
   );
 }

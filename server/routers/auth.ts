@@ -4,6 +4,7 @@ import { appendAudit, countAdmins, createUser, endSessionsAndTokensOf, removeSes
 import { credentialsSchema, passwordSchema } from '../../db/validation.ts';
 import { clearedSessionCookie, sessionCookie, startSession } from '../auth/actor.ts';
 import { hashPassword } from '../auth/password.ts';
+import { isOwnHost, ownHostNames } from '../own-host.ts';
 import { checkPassword, orBusy } from './password-checks.ts';
 import { audit, publicProcedure, router, viewerProcedure, type Context } from '../trpc.ts';
 
@@ -11,12 +12,38 @@ function signIn(ctx: Context, userId: number): void {
   ctx.setCookie(sessionCookie(startSession(ctx.db, userId), ctx.secure));
 }
 
-export const authRouter = router({
-  /** Public: whether the first admin must still be created (the UI then shows the setup page). */
-  status: publicProcedure.query(({ ctx }) => ({ setupRequired: countAdmins(ctx.db) === 0 })),
+/** Names shown in the refusal, at most. */
+const HOSTS_SHOWN = 12;
 
-  /** Public, once: creates the first admin and signs it in. Refused as soon as an admin exists. */
+/**
+ * Until the first admin exists, whoever reaches the setup becomes it. A page on another site can reach it too, from
+ * a browser on the LAN, through a name of its own that it points at the broker (DNS rebinding): the browser then
+ * sends that name as `Host`. So the setup answers only at the names and addresses of this machine.
+ */
+function refuseForeignHost(ctx: Context): void {
+  if (ctx.requestHost === undefined || isOwnHost(ctx.requestHost, ctx.host)) return;
+  const names = ownHostNames(ctx.host);
+  const shown = names.slice(0, HOSTS_SHOWN).join(', ') + (names.length > HOSTS_SHOWN ? ', …' : '');
+  throw new TRPCError({
+    code: 'FORBIDDEN',
+    message: `The first admin can be set up only at this machine's own name or address (${shown}), not at ${ctx.requestHost}: open the UI at one of them`,
+  });
+}
+
+export const authRouter = router({
+  /**
+   * Public: whether the first admin must still be created (the UI then shows the setup page). While it must,
+   * FORBIDDEN for a Host that is not this machine's.
+   */
+  status: publicProcedure.query(({ ctx }) => {
+    const setupRequired = countAdmins(ctx.db) === 0;
+    if (setupRequired) refuseForeignHost(ctx);
+    return { setupRequired };
+  }),
+
+  /** Public, once, at this machine's own names: creates the first admin and signs it in. Refused once an admin exists. */
   setup: publicProcedure.input(credentialsSchema).mutation(async ({ ctx, input }) => {
+    refuseForeignHost(ctx);
     const passwordHash = await orBusy(() => hashPassword(input.password));
     const user = ctx.db.transaction(() => {
       if (countAdmins(ctx.db) > 0) throw new TRPCError({ code: 'FORBIDDEN', message: 'An admin exists already' });

@@ -12,7 +12,8 @@ import { badgesLongerThan } from '../../db/badges.ts';
 import { badgeLimit, showBadge, tenantCreateSchema, tenantSecuritySchema, tenantUpdateSchema } from '../../db/validation.ts';
 import { listStations } from '../../db/stations.ts';
 import { TestBusyError } from '../cpms-test.ts';
-import { adminProcedure, audit, router, viewerProcedure } from '../trpc.ts';
+import { pointsAtBroker } from '../own-host.ts';
+import { adminProcedure, audit, router, viewerProcedure, type Context } from '../trpc.ts';
 
 /** The identity a CPMS test uses when the tenant has no registered station. */
 const TEST_IDENTITY = 'broker-test';
@@ -37,6 +38,24 @@ function withoutUndefined<T extends object>(value: T): Partial<T> {
 function found(tenant: TenantView | undefined): TenantView {
   if (!tenant) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such tenant' });
   return tenant;
+}
+
+/** BAD_REQUEST with a field error, as the form shows it. */
+function fieldError(field: string, message: string): TRPCError {
+  const issues = z.object({ [field]: z.never({ error: message }) }).safeParse({ [field]: true });
+  return new TRPCError({ code: 'BAD_REQUEST', message, cause: issues.error });
+}
+
+/**
+ * A CPMS URL that leads to the broker's own listeners would make every station connect the broker to itself, again
+ * and again. Caught here by name and address; what this cannot know (DNS, port forwards) the broker refuses when
+ * it happens (CPMS_LOOP, broker/upstream.ts).
+ */
+function refuseSelf(ctx: Context, cpmsUrl: string | undefined): void {
+  const ports = [ctx.listening.port, ctx.listening.tlsPort].filter((port) => port > 0);
+  if (cpmsUrl !== undefined && pointsAtBroker(cpmsUrl, ports, ctx.host)) {
+    throw fieldError('cpmsUrl', 'This URL leads back to the broker itself: give the URL of the CPMS');
+  }
 }
 
 export const tenantsRouter = router({
@@ -73,6 +92,7 @@ export const tenantsRouter = router({
     }),
 
   create: adminProcedure.input(tenantCreateSchema).mutation(({ ctx, input }) => {
+    refuseSelf(ctx, input.cpmsUrl);
     try {
       const tenant = createTenant(ctx.db, input);
       audit(ctx, 'tenant.create', `tenant:${tenant.slug}`, { after: tenant });
@@ -93,13 +113,12 @@ export const tenantsRouter = router({
     const before = found(getTenant(ctx.db, input.id));
     const merged = tenantSecuritySchema.safeParse({ ...before, ...withoutUndefined(input) });
     if (!merged.success) throw new TRPCError({ code: 'BAD_REQUEST', cause: merged.error });
+    refuseSelf(ctx, input.cpmsUrl);
     if (input.ocppVersion !== undefined && input.ocppVersion !== before.ocppVersion) {
       const limit = badgeLimit(input.ocppVersion);
       const longer = badgesLongerThan(ctx.db, before.id, limit);
       if (longer.count > 0) {
-        const message = `${longer.count} badge(s) of the driver list are longer than ${limit} characters, e.g. ${showBadge(longer.example!)}: change them first`;
-        const issues = z.object({ ocppVersion: z.never({ error: message }) }).safeParse({ ocppVersion: input.ocppVersion });
-        throw new TRPCError({ code: 'BAD_REQUEST', message, cause: issues.error });
+        throw fieldError('ocppVersion', `${longer.count} badge(s) of the driver list are longer than ${limit} characters, e.g. ${showBadge(longer.example!)}: change them first`);
       }
     }
     const after = found(updateTenant(ctx.db, input));

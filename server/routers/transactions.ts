@@ -1,6 +1,7 @@
 import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
 import { allTransactions, energyByDriverMonth, listTransactions, samplesOf, stationDetail, stationSeries } from '../../db/reports.ts';
+import { escapeCell } from '../csv-cell.ts';
 import { router, viewerProcedure } from '../trpc.ts';
 
 const filter = z.object({
@@ -23,7 +24,10 @@ export const transactionsRouter = router({
 
   energyByDriverMonth: viewerProcedure.input(filter).query(({ ctx, input }) => energyByDriverMonth(ctx.db, input)),
 
-  /** The transactions of a tenant and period as CSV (UTC ISO times, Wh). */
+  /**
+   * The transactions of a tenant and period as CSV (UTC ISO times, Wh). Text cells, much of it chosen by stations
+   * (identity, badge, transaction id), are escaped against spreadsheet formulas; numbers are written as numbers.
+   */
   export: viewerProcedure.input(filter.extend({ tenantId: z.number().int().positive() })).query(({ ctx, input }) =>
     stringify(
       allTransactions(ctx.db, input).map((t) => ({
@@ -43,6 +47,7 @@ export const transactionsRouter = router({
       })),
       {
         header: true,
+        cast: { string: escapeCell },
         columns: ['station', 'transaction_id', 'evse', 'connector', 'badge', 'driver_email', 'started_at', 'stopped_at', 'meter_start_wh', 'meter_stop_wh', 'energy_wh', 'stop_reason', 'state'],
       },
     ),

@@ -1,4 +1,4 @@
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 
 /** Debian's Chromium (`npm test` installs it first: scripts/ensure-chromium.ts); Playwright's download needs the internet. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -18,4 +18,16 @@ export function launchChromium(): Promise<Browser> {
       '--disable-sync',
     ],
   });
+}
+
+/**
+ * What Chromium reports about the page breaking its Content-Security-Policy (console messages "Refused to …",
+ * "… violates the following Content Security Policy directive …"), collected for the whole life of the page.
+ */
+export function cspViolations(page: Page): string[] {
+  const seen: string[] = [];
+  page.on('console', (message) => {
+    if (/Content Security Policy|Refused to/i.test(message.text())) seen.push(message.text());
+  });
+  return seen;
 }
