@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestBroker, type TestBroker } from './support/broker.ts';
 import { freePort, startCpms, station, type TestCpms } from './support/ocpp.ts';
@@ -182,8 +184,13 @@ describe('tenants.testCpms', () => {
   });
 
   it("reports the CPMS's HTTP status when it refuses the upgrade", async () => {
-    const tenant = await broker.api.tenants.create.mutate({ name: 'Plain', slug: 'plain', cpmsUrl: `ws://127.0.0.1:${broker.server.port}/nowhere` });
-    const result = await broker.api.tenants.testCpms.mutate({ id: tenant.id, identity: 'CP-5' });
+    // A web server that is no CPMS: it answers the upgrade with 404.
+    const web = http.createServer((_req, res) => res.writeHead(404).end());
+    web.on('upgrade', (_req, socket) => socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'));
+    await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+    const { port } = web.address() as AddressInfo;
+    const tenant = await broker.api.tenants.create.mutate({ name: 'Plain', slug: 'plain', cpmsUrl: `ws://127.0.0.1:${port}/nowhere` });
+    const result = await broker.api.tenants.testCpms.mutate({ id: tenant.id, identity: 'CP-5' }).finally(() => web.close());
     expect(result.steps.map((s) => [s.step, s.ok])).toEqual([['credentials', true], ['dns', true], ['tcp', true], ['upgrade', false]]);
     expect(result.steps[3]!.detail).toBe('The CPMS refused the connection: HTTP 404 (a station would get 404)');
   });
