@@ -16,6 +16,7 @@ export const refusals = {
   CPMS_REFUSED: { status: 0, message: 'The CPMS refused the connection' },
   CPMS_UNREACHABLE: { status: 502, message: 'The CPMS could not be reached' },
   CPMS_TIMEOUT: { status: 504, message: 'The CPMS did not answer in time' },
+  BUSY: { status: 503, message: 'Too many stations are connecting at once; retry later' },
   SHUTTING_DOWN: { status: 503, message: 'The broker is shutting down' },
   INTERNAL: { status: 500, message: 'Internal error' },
 } as const;

@@ -80,6 +80,8 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     authThrottle: new LoginThrottle({ limit: STATION_AUTH_FAILURES_LIMIT }),
     pingIntervalMs: config.pingIntervalMs,
     upstreamConnectTimeoutMs: config.upstreamConnectTimeoutMs,
+    cpmsHandshakeConcurrency: config.cpmsHandshakeConcurrency,
+    cpmsHandshakeQueue: config.cpmsHandshakeQueue,
     maxPayloadBytes: config.maxPayloadBytes,
     log,
   });
