@@ -5,6 +5,8 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { CloseCode } from './close-codes.ts';
 import { Refusal } from './refusals.ts';
 import type { RouteHooks } from './route.ts';
+import { HandshakeLimiter } from './handshakes.ts';
+import { Keepalive } from './keepalive.ts';
 import { createSession, type Session } from './session.ts';
 import type { StationInfo } from './types.ts';
 import { authenticateStation, upstreamCredentials } from './authenticate.ts';
@@ -21,6 +23,14 @@ export type { Envelope } from './frame.ts';
 export type { ConnectionEvent } from './events.ts';
 export type { RouteHooks } from './route.ts';
 export type { StationInfo } from './types.ts';
+
+/**
+ * permessage-deflate toward stations (RFC 7692; OCPP-J 2.0.1 expects the CSMS side to support it), negotiated only
+ * when a station offers it. The broker's compressor is kept small: an 11-bit window (2 KB, plenty for OCPP's JSON;
+ * a server may always announce it, RFC 7692 §7.1.2.1) and memLevel 5, about 24 KB of zlib state for a link that
+ * compresses instead of ~256 KB. Messages under 1 KB are never compressed.
+ */
+const STATION_DEFLATE = { serverMaxWindowBits: 11, zlibDeflateOptions: { memLevel: 5 }, threshold: 1024 } as const;
 
 /**
  * Failed station authentications (refusals of kind `auth`) allowed per window before THROTTLED: for one identity
@@ -43,6 +53,9 @@ export interface BrokerOptions {
   /** Station authentication attempts (STATION_AUTH_LIMITS). */
   authThrottle: Throttle;
   pingIntervalMs: number;
+  /** CPMS handshakes in flight at once; more stations wait in a queue of `cpmsHandshakeQueue`, then get 503. */
+  cpmsHandshakeConcurrency: number;
+  cpmsHandshakeQueue: number;
   upstreamConnectTimeoutMs: number;
   maxPayloadBytes: number;
   log: Logger;
@@ -59,8 +72,8 @@ export interface Broker {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   stations(tenantId?: number): StationInfo[];
   count(tenantId?: number): number;
-  /** Station handshakes waiting for their CPMS. */
-  handshakes(): number;
+  /** CPMS handshakes in flight now, and stations waiting for one. */
+  handshakes(): { inFlight: number; queued: number };
   /** Closes one station's links; false when it is not connected. */
   disconnect(tenantId: number, identity: string, code: number, reason: string): boolean;
   /** Closes every station link of a tenant; returns how many. */
@@ -80,23 +93,26 @@ export function createBroker(options: BrokerOptions): Broker {
   /** The subprotocol the CPMS selected, handed to the station's handshake. */
   const selected = new WeakMap<IncomingMessage, string>();
   const ownEnds = createOwnEnds();
+  const keepalive = new Keepalive(options.pingIntervalMs);
+  const handshakes = new HandshakeLimiter(options.cpmsHandshakeConcurrency, options.cpmsHandshakeQueue);
   let closing = false;
 
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: options.maxPayloadBytes,
-    perMessageDeflate: true, // OCPP-J 2.0.1 expects the CSMS side to support RFC 7692
+    perMessageDeflate: STATION_DEFLATE,
     clientTracking: false,
     handleProtocols: (_offered, req) => selected.get(req) ?? false,
   });
 
   const key = (tenantId: number, identity: string) => `${tenantId}/${identity}`;
+  const onHandshakeError = (error: Error) => log.debug({ err: error.message }, 'station socket error during handshake');
 
   async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
-    socket.on('error', (error) => log.debug({ err: error.message }, 'station socket error during handshake'));
+    socket.on('error', onHandshakeError);
     const context: Record<string, unknown> = { remoteAddress: req.socket.remoteAddress };
     const abort = new AbortController();
-    const onSocketClose = () => abort.abort();
+    let stopWatching: (() => Buffer) | undefined;
     try {
       if (closing) throw new Refusal('SHUTTING_DOWN');
       if (ownEnds.has(req.socket.remoteAddress, req.socket.remotePort)) {
@@ -106,31 +122,43 @@ export function createBroker(options: BrokerOptions): Broker {
       Object.assign(context, { tenant: request.tenant.slug, identity: request.identity, tenantId: request.tenant.id });
 
       pending.add(abort);
-      socket.once('close', onSocketClose);
+      stopWatching = watchForHangUp(socket, () => abort.abort());
       const station = options.directory.station(request.tenant.id, request.identity);
       await authenticate(req, request, station);
       const credentials = upstreamCredentials(req, request.tenant, request.identity, station, options.directory);
-      const cpms = await connectUpstream({
-        url: `${request.tenant.cpmsUrl}/${encodeURIComponent(request.identity)}`,
-        protocols: request.protocols,
-        headers: credentials.headers,
-        tls: credentials.tls,
-        timeoutMs: options.upstreamConnectTimeoutMs,
-        maxPayloadBytes: options.maxPayloadBytes,
-        signal: abort.signal,
-        ownEnds,
-      });
-      if (closing || abort.signal.aborted) {
+      const release = await handshakes.acquire(abort.signal);
+      let cpms: WebSocket;
+      try {
+        cpms = await connectUpstream({
+          url: `${request.tenant.cpmsUrl}/${encodeURIComponent(request.identity)}`,
+          protocols: request.protocols,
+          headers: credentials.headers,
+          tls: credentials.tls,
+          timeoutMs: options.upstreamConnectTimeoutMs,
+          maxPayloadBytes: options.maxPayloadBytes,
+          signal: abort.signal,
+          ownEnds,
+        });
+      } finally {
+        release();
+      }
+      if (closing || abort.signal.aborted || !socket.writable) {
+        cpms.on('error', onHandshakeError);
         cpms.close(CloseCode.GOING_AWAY, closing ? 'Broker shutting down' : 'Station went away');
         throw new Refusal('SHUTTING_DOWN');
       }
       if (cpms.protocol) selected.set(req, cpms.protocol);
-      wss.handleUpgrade(req, socket, head, (station) => {
+      const early = stopWatching();
+      stopWatching = undefined;
+      wss.handleUpgrade(req, socket, early.length ? Buffer.concat([head, early]) : head, (station) => {
         open(request.tenant, request.identity, request.remoteAddress, station, cpms);
       });
     } catch (error) {
       if (!(error instanceof Refusal)) throw error;
-      if (abort.signal.aborted && !closing) return; // the station went away: nobody to answer
+      if (abort.signal.aborted && !closing) {
+        socket.destroy(); // the station went away: nobody to answer
+        return;
+      }
       const refusal = closing ? new Refusal('SHUTTING_DOWN') : error;
       log.warn({ event: 'connection.refused', ...context, status: refusal.status, reason: refusal.message }, 'station refused');
       options.onRefused?.(refusal, context.tenant as string | undefined);
@@ -138,7 +166,7 @@ export function createBroker(options: BrokerOptions): Broker {
       refuse(socket, refusal);
     } finally {
       pending.delete(abort);
-      socket.off('close', onSocketClose);
+      stopWatching?.();
     }
   }
 
@@ -193,6 +221,8 @@ export function createBroker(options: BrokerOptions): Broker {
   }
 
   function open(tenant: TenantSecurity, identity: string, remoteAddress: string, station: WebSocket, cpms: WebSocket) {
+    const id = key(tenant.id, identity);
+    const where = { tenantId: tenant.id, tenantSlug: tenant.slug, identity, remoteAddress };
     const session = createSession({
       tenantId: tenant.id,
       tenantSlug: tenant.slug,
@@ -200,11 +230,14 @@ export function createBroker(options: BrokerOptions): Broker {
       remoteAddress,
       station,
       cpms,
-      pingIntervalMs: options.pingIntervalMs,
+      keepalive,
       log,
       hooks: options.hooksFor?.({ tenantId: tenant.id, tenantSlug: tenant.slug, identity, subprotocol: station.protocol || null }),
+      onClosed: (closed, end) => {
+        if (sessions.get(id) === closed) sessions.delete(id);
+        emit({ kind: 'closed', at: new Date(), ...where, ...end });
+      },
     });
-    const id = key(tenant.id, identity);
     const previous = sessions.get(id);
     sessions.set(id, session);
     previous?.close(CloseCode.NORMAL, 'Replaced by a new connection with the same identity');
@@ -212,12 +245,7 @@ export function createBroker(options: BrokerOptions): Broker {
       { event: 'connection.opened', tenant: tenant.slug, identity, remoteAddress, subprotocol: session.subprotocol },
       'station connected',
     );
-    const where = { tenantId: tenant.id, tenantSlug: tenant.slug, identity, remoteAddress };
     emit({ kind: 'opened', at: new Date(session.connectedAt), ...where, subprotocol: session.subprotocol });
-    void session.closed.then((end) => {
-      if (sessions.get(id) === session) sessions.delete(id);
-      emit({ kind: 'closed', at: new Date(), ...where, ...end });
-    });
   }
 
   function ofTenant(tenantId?: number): Session[] {
@@ -234,8 +262,8 @@ export function createBroker(options: BrokerOptions): Broker {
       });
     },
     stations: (tenantId) => ofTenant(tenantId).map((s) => s.info()).sort((a, b) => +b.connectedAt - +a.connectedAt),
-    count: (tenantId) => ofTenant(tenantId).length,
-    handshakes: () => pending.size,
+    count: (tenantId) => (tenantId === undefined ? sessions.size : ofTenant(tenantId).length),
+    handshakes: () => ({ inFlight: handshakes.active, queued: handshakes.queued }),
     disconnect(tenantId, identity, code, reason) {
       const session = sessions.get(key(tenantId, identity));
       session?.close(code, reason);
@@ -260,5 +288,33 @@ export function createBroker(options: BrokerOptions): Broker {
       }
       clearTimeout(timer);
     },
+  };
+}
+
+/** Bytes a station may send before its handshake is answered that are kept for the WebSocket (it should send none). */
+const EARLY_BYTES_LIMIT = 64 * 1024;
+
+/**
+ * Notices a station that hangs up while its handshake waits (for a slot, for the CPMS): after an upgrade request its
+ * socket is paused, so its end would go unseen. Reads what arrives meanwhile and returns it when stopped, to be read
+ * as the start of the WebSocket; a station that sends more than EARLY_BYTES_LIMIT before the 101 is cut off.
+ */
+function watchForHangUp(socket: Duplex, onGone: () => void): () => Buffer {
+  const early: Buffer[] = [];
+  let size = 0;
+  const onData = (chunk: Buffer) => {
+    early.push(chunk);
+    size += chunk.length;
+    if (size > EARLY_BYTES_LIMIT) socket.destroy();
+  };
+  socket.on('data', onData);
+  socket.once('end', onGone);
+  socket.once('close', onGone);
+  return () => {
+    socket.off('data', onData);
+    socket.off('end', onGone);
+    socket.off('close', onGone);
+    // Still flowing, but with no listener until ws adds its own, in the same turn (WebSocketServer.completeUpgrade).
+    return early.length === 1 ? early[0]! : Buffer.concat(early);
   };
 }

@@ -27,7 +27,7 @@ export const refusals = {
   CPMS_UNREACHABLE: { status: 502, kind: 'cpms', message: 'The CPMS could not be reached' },
   CPMS_TIMEOUT: { status: 504, kind: 'cpms', message: 'The CPMS did not answer in time' },
   CPMS_LOOP: { status: 508, kind: 'cpms', message: 'The CPMS URL leads back to this broker' },
-  BUSY: { status: 503, kind: 'broker', message: 'Too many password checks at once' },
+  BUSY: { status: 503, kind: 'broker', message: 'The broker is busy; retry later' },
   SHUTTING_DOWN: { status: 503, kind: 'broker', message: 'The broker is shutting down' },
   INTERNAL: { status: 500, kind: 'broker', message: 'Internal error' },
 } as const satisfies Record<string, { status: number; kind: RefusalKind; message: string }>;

@@ -1,4 +1,5 @@
 import type { PendingCall } from './calls.ts';
+import WebSocket from 'ws';
 import { readEnvelope, type Envelope } from './frame.ts';
 import type { Link, Side } from './session.ts';
 
@@ -26,6 +27,10 @@ export interface RouteHooks {
   answered?(caller: Side, action: string, ms: number): void;
 }
 
+const OPEN = WebSocket.OPEN;
+/** One options object for every forwarded frame: a Buffer that goes out as a text frame. */
+const TEXT = { binary: false } as const;
+
 /**
  * Forwards one text frame from one link to its partner, untouched, and keeps the counters and
  * the calls in flight of each sender. Nothing here writes to the database.
@@ -34,7 +39,7 @@ export interface RouteHooks {
  * one-call-at-a-time slot toward it (OCPP-J 2.0.1 §6.4): this is where they will be queued,
  * and where the answers to them will be kept from the CPMS.
  */
-export function forward(from: Link, to: Link, frame: Buffer, hooks: RouteHooks = {}): void {
+export function forward(from: Link, to: Link, frame: Buffer, hooks: RouteHooks): void {
   const now = Date.now();
   from.framesReceived++;
   from.lastFrameAt = now;
@@ -60,12 +65,12 @@ export function forward(from: Link, to: Link, frame: Buffer, hooks: RouteHooks =
     call = from.calls.start(envelope.id, envelope.action, now);
   } else if (envelope.kind === 'result' || envelope.kind === 'error') {
     call = to.calls.finish(envelope.id);
-    if (call) hooks.answered?.(to.side, call.action, now - call.startedAt);
+    if (call && hooks.answered) hooks.answered(to.side, call.action, now - call.startedAt);
   }
 
-  if (to.ws.readyState === to.ws.OPEN) {
-    to.ws.send(frame, { binary: false });
+  if (to.ws.readyState === OPEN) {
+    to.ws.send(frame, TEXT);
     to.framesSent++;
   } // else the partner is closing: this session is ending
-  hooks.observe?.(from.side, envelope, frame, call);
+  if (hooks.observe) hooks.observe(from.side, envelope, frame, call);
 }

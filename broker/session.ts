@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import { CallsInFlight } from './calls.ts';
 import { CloseCode, closeCodeOfError, partnerCloseCode } from './close-codes.ts';
+import type { Keepalive } from './keepalive.ts';
 import { forward, type RouteHooks } from './route.ts';
 import type { StationInfo } from './types.ts';
 
@@ -11,6 +12,9 @@ export type Side = 'station' | 'cpms';
 export interface Link {
   side: Side;
   ws: WebSocket;
+  /** The other link of the same session. */
+  partner: Link;
+  session: SessionState;
   /** Calls this side sent that the other side has not answered yet. */
   calls: CallsInFlight;
   framesReceived: number;
@@ -19,7 +23,7 @@ export interface Link {
   /** Pings sent since the last pong or frame. */
   missedPongs: number;
   /** The close code `ws` sent when it failed this link for a protocol error. */
-  failedWith?: number;
+  failedWith: number | undefined;
 }
 
 /** One station link paired with its CPMS link (OCPP-J 2.0.1 §6: two WebSockets, one identity). */
@@ -56,127 +60,197 @@ export interface SessionOptions {
   remoteAddress: string;
   station: WebSocket;
   cpms: WebSocket;
-  pingIntervalMs: number;
+  /** The broker's one keepalive timer. */
+  keepalive: Keepalive;
   log: Logger;
   hooks?: RouteHooks;
+  /** Called once, when both sockets are closed. */
+  onClosed?(session: Session, end: SessionEnd): void;
 }
 
 /** A link that misses this many pongs in a row is dropped. */
 const MISSED_PONGS_LIMIT = 3;
 /** Unanswered calls are forgotten after this long (real ones time out at the peers long before). */
 const CALL_MEMORY_MS = 10 * 60_000;
+const NO_HOOKS: RouteHooks = {};
+/** Where a socket finds its link: one property, so the listeners below are shared by every session. */
+const LINK = Symbol('link');
+type LinkedSocket = WebSocket & { [LINK]: Link };
 
 /** Pairs an open station socket with an open CPMS socket: forwarding, keepalive, closing both. */
 export function createSession(options: SessionOptions): Session {
-  const station = link('station', options.station);
-  const cpms = link('cpms', options.cpms);
-  const connectedAt = Date.now();
-  const log = options.log.child({ tenant: options.tenantSlug, identity: options.identity, remoteAddress: options.remoteAddress });
-  let closedBy: { side: Side | 'broker'; code: number; reason: string } | undefined;
-  let resolveClosed!: (end: SessionEnd) => void;
-  const closed = new Promise<SessionEnd>((resolve) => (resolveClosed = resolve));
+  return new SessionState(options);
+}
 
-  const session: Session = {
-    tenantId: options.tenantId,
-    tenantSlug: options.tenantSlug,
-    identity: options.identity,
-    subprotocol: options.station.protocol || null,
-    remoteAddress: options.remoteAddress,
-    connectedAt,
-    station,
-    cpms,
-    closed,
-    close(code, reason) {
-      closedBy ??= { side: 'broker', code, reason };
-      closeLink(station, code, reason);
-      closeLink(cpms, code, reason);
-    },
-    terminate() {
-      closedBy ??= { side: 'broker', code: 1006, reason: 'terminated' };
-      station.ws.terminate();
-      cpms.ws.terminate();
-    },
-    info: () => ({
-      tenantId: options.tenantId,
-      tenantSlug: options.tenantSlug,
-      identity: options.identity,
-      subprotocol: session.subprotocol,
-      connectedAt: new Date(connectedAt),
-      remoteAddress: options.remoteAddress,
-      lastFrameAt: station.lastFrameAt === undefined ? null : new Date(station.lastFrameAt),
-      framesIn: station.framesReceived,
-      framesOut: station.framesSent,
-    }),
-  };
+/**
+ * A session's state. Every session shares the same socket listeners and methods: per station, the broker keeps
+ * two sockets and this object, and no closures.
+ */
+class SessionState implements Session {
+  readonly tenantId: number;
+  readonly tenantSlug: string;
+  readonly identity: string;
+  readonly subprotocol: string | null;
+  readonly remoteAddress: string;
+  readonly connectedAt = Date.now();
+  readonly station: Link;
+  readonly cpms: Link;
+  readonly hooks: RouteHooks;
+  closedBy: { side: Side | 'broker'; code: number; reason: string } | undefined;
+  readonly #log: Logger;
+  readonly #keepalive: Keepalive;
+  readonly #onClosed: ((session: Session, end: SessionEnd) => void) | undefined;
+  #end: SessionEnd | undefined;
+  #closed: Promise<SessionEnd> | undefined;
+  #resolveClosed: ((end: SessionEnd) => void) | undefined;
 
-  for (const [self, partner] of [[station, cpms], [cpms, station]] as const) {
-    self.ws.on('message', (data: Buffer, isBinary) => {
-      if (isBinary) {
-        closedBy ??= { side: 'broker', code: CloseCode.UNSUPPORTED_DATA, reason: `binary frame from the ${self.side}` };
-        closeLink(self, CloseCode.UNSUPPORTED_DATA, 'OCPP-J uses text frames only');
-        return;
-      }
-      self.missedPongs = 0;
-      forward(self, partner, data, options.hooks);
-    });
-    self.ws.on('pong', () => (self.missedPongs = 0));
-    self.ws.on('error', (error) => {
-      const code = closeCodeOfError(error);
-      if (code) {
-        self.failedWith = code;
-        closedBy ??= { side: 'broker', code, reason: `${error.message} (from the ${self.side})` };
-      }
-      log.debug({ side: self.side, err: error.message }, 'socket error');
-    });
-    self.ws.once('close', (code, reason) => {
-      closedBy ??= { side: self.side, code, reason: reason.toString() };
-      closeLink(partner, partnerCloseCode(self.failedWith ?? code, self.side), reason.toString());
-      if (partner.ws.readyState === WebSocket.CLOSED) finish();
-    });
+  constructor(options: SessionOptions) {
+    this.tenantId = options.tenantId;
+    this.tenantSlug = options.tenantSlug;
+    this.identity = options.identity;
+    this.subprotocol = options.station.protocol || null;
+    this.remoteAddress = options.remoteAddress;
+    this.hooks = options.hooks ?? NO_HOOKS;
+    this.#log = options.log;
+    this.#keepalive = options.keepalive;
+    this.#onClosed = options.onClosed;
+    this.station = link('station', options.station, this);
+    this.cpms = link('cpms', options.cpms, this);
+    this.station.partner = this.cpms;
+    this.cpms.partner = this.station;
+    for (const self of [this.station, this.cpms]) {
+      self.ws.on('message', onMessage);
+      self.ws.on('pong', onPong);
+      self.ws.on('error', onError);
+      self.ws.once('close', onClose);
+    }
+    this.#keepalive.add(this);
   }
 
-  const keepalive = setInterval(() => {
-    const now = Date.now();
-    for (const self of [station, cpms]) {
+  get closed(): Promise<SessionEnd> {
+    this.#closed ??= this.#end ? Promise.resolve(this.#end) : new Promise<SessionEnd>((resolve) => (this.#resolveClosed = resolve));
+    return this.#closed;
+  }
+
+  close(code: number, reason: string): void {
+    this.closedBy ??= { side: 'broker', code, reason };
+    closeLink(this.station, code, reason);
+    closeLink(this.cpms, code, reason);
+  }
+
+  terminate(): void {
+    this.closedBy ??= { side: 'broker', code: 1006, reason: 'terminated' };
+    this.station.ws.terminate();
+    this.cpms.ws.terminate();
+  }
+
+  info(): StationInfo {
+    return {
+      tenantId: this.tenantId,
+      tenantSlug: this.tenantSlug,
+      identity: this.identity,
+      subprotocol: this.subprotocol,
+      connectedAt: new Date(this.connectedAt),
+      remoteAddress: this.remoteAddress,
+      lastFrameAt: this.station.lastFrameAt === undefined ? null : new Date(this.station.lastFrameAt),
+      framesIn: this.station.framesReceived,
+      framesOut: this.station.framesSent,
+    };
+  }
+
+  /** Called by the keepalive timer: pings each open link, drops one that missed MISSED_PONGS_LIMIT pongs. */
+  keepalive(now: number): void {
+    for (const self of [this.station, this.cpms]) {
       self.calls.sweep(now - CALL_MEMORY_MS);
       if (self.ws.readyState !== WebSocket.OPEN) continue;
       if (self.missedPongs >= MISSED_PONGS_LIMIT) {
-        closedBy ??= { side: self.side, code: 1006, reason: `missed ${MISSED_PONGS_LIMIT} pongs` };
+        this.closedBy ??= { side: self.side, code: 1006, reason: `missed ${MISSED_PONGS_LIMIT} pongs` };
         self.ws.terminate();
         continue;
       }
       self.missedPongs++;
       self.ws.ping();
     }
-  }, options.pingIntervalMs);
-
-  function finish() {
-    clearInterval(keepalive);
-    log.info(
-      {
-        event: 'connection.closed',
-        closedBy: closedBy?.side,
-        code: closedBy?.code,
-        reason: closedBy?.reason,
-        durationMs: Date.now() - connectedAt,
-        framesIn: station.framesReceived,
-        framesOut: station.framesSent,
-      },
-      'station disconnected',
-    );
-    resolveClosed({
-      closedBy: closedBy?.side ?? 'broker',
-      code: closedBy?.code ?? 1006,
-      reason: closedBy?.reason ?? '',
-      durationMs: Date.now() - connectedAt,
-    });
   }
 
-  return session;
+  debug(self: Link, error: Error): void {
+    if (this.#log.isLevelEnabled('debug')) {
+      this.#log.debug({ ...this.#who(), side: self.side, err: error.message }, 'socket error');
+    }
+  }
+
+  /** Both sockets are closed: nothing of the session is left. */
+  finish(): void {
+    if (this.#end) return;
+    const end: SessionEnd = {
+      closedBy: this.closedBy?.side ?? 'broker',
+      code: this.closedBy?.code ?? 1006,
+      reason: this.closedBy?.reason ?? '',
+      durationMs: Date.now() - this.connectedAt,
+    };
+    this.#end = end;
+    this.#keepalive.delete(this);
+    this.#log.info(
+      { event: 'connection.closed', ...this.#who(), ...end, framesIn: this.station.framesReceived, framesOut: this.station.framesSent },
+      'station disconnected',
+    );
+    this.#onClosed?.(this, end);
+    this.#resolveClosed?.(end);
+  }
+
+  #who() {
+    return { tenant: this.tenantSlug, identity: this.identity, remoteAddress: this.remoteAddress };
+  }
 }
 
-function link(side: Side, ws: WebSocket): Link {
-  return { side, ws, calls: new CallsInFlight(), framesReceived: 0, framesSent: 0, lastFrameAt: undefined, missedPongs: 0 };
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  const self = (this as LinkedSocket)[LINK];
+  if (isBinary) {
+    self.session.closedBy ??= { side: 'broker', code: CloseCode.UNSUPPORTED_DATA, reason: `binary frame from the ${self.side}` };
+    closeLink(self, CloseCode.UNSUPPORTED_DATA, 'OCPP-J uses text frames only');
+    return;
+  }
+  self.missedPongs = 0;
+  forward(self, self.partner, data, self.session.hooks);
+}
+
+function onPong(this: WebSocket): void {
+  (this as LinkedSocket)[LINK].missedPongs = 0;
+}
+
+function onError(this: WebSocket, error: Error): void {
+  const self = (this as LinkedSocket)[LINK];
+  const code = closeCodeOfError(error);
+  if (code) {
+    self.failedWith = code;
+    self.session.closedBy ??= { side: 'broker', code, reason: `${error.message} (from the ${self.side})` };
+  }
+  self.session.debug(self, error);
+}
+
+function onClose(this: WebSocket, code: number, reasonBytes: Buffer): void {
+  const self = (this as LinkedSocket)[LINK];
+  const reason = reasonBytes.toString();
+  self.session.closedBy ??= { side: self.side, code, reason };
+  closeLink(self.partner, partnerCloseCode(self.failedWith ?? code, self.side), reason);
+  if (self.partner.ws.readyState === WebSocket.CLOSED) self.session.finish();
+}
+
+function link(side: Side, ws: WebSocket, session: SessionState): Link {
+  const self: Link = {
+    side,
+    ws,
+    partner: undefined as unknown as Link, // set right after both links exist
+    session,
+    calls: new CallsInFlight(),
+    framesReceived: 0,
+    framesSent: 0,
+    lastFrameAt: undefined,
+    missedPongs: 0,
+    failedWith: undefined,
+  };
+  (ws as LinkedSocket)[LINK] = self;
+  return self;
 }
 
 function closeLink(link: Link, code: number, reason: string): void {
@@ -187,6 +261,7 @@ function closeLink(link: Link, code: number, reason: string): void {
 
 /** A close reason is at most 123 bytes (RFC 6455 §5.5). */
 function truncate(reason: string): string {
+  if (reason.length <= 30) return reason; // at most 4 bytes a character
   const bytes = Buffer.from(reason);
   return bytes.length <= 123 ? reason : bytes.subarray(0, 123).toString().replace(/\uFFFD$/, '');
 }

@@ -63,6 +63,15 @@ function connectTracked(secure: boolean, ownEnds: OwnEnds) {
 }
 
 /**
+ * permessage-deflate toward the CPMS (RFC 7692), offered as `ws` does by default, with a smaller compressor: an
+ * 11-bit window (2 KB, plenty for OCPP's JSON) and memLevel 5, so a link that compresses holds ~24 KB of zlib state
+ * instead of ~256 KB. The CPMS's own window is its choice; messages under 1 KB are never compressed.
+ */
+const CPMS_DEFLATE = { clientMaxWindowBits: 11, zlibDeflateOptions: { memLevel: 5 }, threshold: 1024 } as const;
+
+const ignore = () => {};
+
+/**
  * Opens the CPMS link for one station. Resolves with the open socket, or rejects with the
  * Refusal the station should get: the CPMS's own HTTP status when it answered with one,
  * 502 when it cannot be reached, 504 when it does not answer within `timeoutMs`.
@@ -73,7 +82,7 @@ export function connectUpstream(options: UpstreamOptions): Promise<WebSocket> {
       headers: options.headers,
       maxPayload: options.maxPayloadBytes,
       followRedirects: false,
-      perMessageDeflate: true,
+      perMessageDeflate: CPMS_DEFLATE,
       minVersion: 'TLSv1.2', // hostname verification is Node's default and is never turned off
       ...options.tls,
       createConnection: connectTracked(options.url.startsWith('wss:'), options.ownEnds) as unknown as typeof net.createConnection,
@@ -86,7 +95,10 @@ export function connectUpstream(options: UpstreamOptions): Promise<WebSocket> {
       clearTimeout(timer);
       options.signal.removeEventListener('abort', onAbort);
       ws.off('open', onOpen);
+      ws.off('error', onError);
+      ws.off('unexpected-response', onUnexpectedResponse);
       if (refusal) {
+        ws.on('error', ignore); // terminate() may still report the failed handshake
         ws.terminate();
         reject(refusal);
       } else {
@@ -95,6 +107,12 @@ export function connectUpstream(options: UpstreamOptions): Promise<WebSocket> {
     };
     const onOpen = () => settle();
     const onAbort = () => settle(new Refusal('CPMS_UNREACHABLE', 'the station went away'));
+    const onError = (error: Error) => settle(new Refusal('CPMS_UNREACHABLE', describe(error)));
+    const onUnexpectedResponse = (request: ClientRequest, response: IncomingMessage) => {
+      response.resume();
+      request.destroy();
+      settle(refusalFor(response));
+    };
 
     const timer = setTimeout(
       () => settle(new Refusal('CPMS_TIMEOUT', `no answer within ${options.timeoutMs} ms`)),
@@ -102,12 +120,8 @@ export function connectUpstream(options: UpstreamOptions): Promise<WebSocket> {
     );
     options.signal.addEventListener('abort', onAbort, { once: true });
     ws.once('open', onOpen);
-    ws.on('error', (error) => settle(new Refusal('CPMS_UNREACHABLE', describe(error))));
-    ws.once('unexpected-response', (request: ClientRequest, response: IncomingMessage) => {
-      response.resume();
-      request.destroy();
-      settle(refusalFor(response));
-    });
+    ws.on('error', onError);
+    ws.once('unexpected-response', onUnexpectedResponse);
   });
 }
 

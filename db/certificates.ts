@@ -1,5 +1,6 @@
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from './index.ts';
+import { prepared } from './prepared.ts';
 import { certificates, type Certificate, type CertificateKind } from './schema.ts';
 
 export function listCertificates(db: Db): Certificate[] {
@@ -11,7 +12,16 @@ export function getCertificate(db: Db, id: number): Certificate | undefined {
 }
 
 /** The certificates of one kind for a tenant (or the broker's own, `tenantId` null), optionally of one station. */
+const ofTenantKind = (db: Db) =>
+  db
+    .select()
+    .from(certificates)
+    .where(and(eq(certificates.kind, sql.placeholder('kind')), eq(certificates.tenantId, sql.placeholder('tenantId'))))
+    .prepare();
+
 export function certificatesOf(db: Db, kind: CertificateKind, tenantId: number | null, stationId?: number | null): Certificate[] {
+  // A tenant's CAs are read for each station's handshake: that one shape is a prepared statement.
+  if (tenantId !== null && stationId === undefined) return prepared(db, ofTenantKind).all({ kind, tenantId });
   return db
     .select()
     .from(certificates)

@@ -1,5 +1,6 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from './index.ts';
+import { prepared } from './prepared.ts';
 import { stations } from './schema.ts';
 
 /** What the API shows of a registered station: whether its secrets are set, never the secrets. */
@@ -30,9 +31,8 @@ export function getStation(db: Db, id: number): StationView | undefined {
   return row && view(row);
 }
 
-/** The station's credentials, for authenticating it and connecting it on (the broker only). */
-export function findStationCredentials(db: Db, tenantId: number, identity: string) {
-  return db
+const stationCredentials = (db: Db) =>
+  db
     .select({
       id: stations.id,
       passwordHash: stations.passwordHash,
@@ -40,8 +40,12 @@ export function findStationCredentials(db: Db, tenantId: number, identity: strin
       certificateFingerprint: stations.certificateFingerprint,
     })
     .from(stations)
-    .where(and(eq(stations.tenantId, tenantId), eq(stations.identity, identity)))
-    .get();
+    .where(and(eq(stations.tenantId, sql.placeholder('tenantId')), eq(stations.identity, sql.placeholder('identity'))))
+    .prepare();
+
+/** The station's credentials, for authenticating it and connecting it on (the broker only; a prepared statement). */
+export function findStationCredentials(db: Db, tenantId: number, identity: string) {
+  return prepared(db, stationCredentials).get({ tenantId, identity });
 }
 
 export function findSealedCpmsPassword(db: Db, id: number): string | null | undefined {

@@ -1,5 +1,6 @@
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { Db } from './index.ts';
+import { prepared } from './prepared.ts';
 import { tenants, type Tenant } from './schema.ts';
 import type { TenantCreate, TenantUpdate } from './validation.ts';
 
@@ -32,8 +33,11 @@ export function getTenant(db: Db, id: number): TenantView | undefined {
   return db.select(publicColumns).from(tenants).where(eq(tenants.id, id)).get();
 }
 
+const tenantBySlug = (db: Db) => db.select(publicColumns).from(tenants).where(eq(tenants.slug, sql.placeholder('slug'))).prepare();
+
+/** Looked up for each station's handshake: a prepared statement. */
 export function getTenantBySlug(db: Db, slug: string): TenantView | undefined {
-  return db.select(publicColumns).from(tenants).where(eq(tenants.slug, slug)).get();
+  return prepared(db, tenantBySlug).get({ slug });
 }
 
 export function createTenant(db: Db, input: TenantCreate): TenantView {

@@ -42,7 +42,7 @@ export interface RunningServer {
   /** Stops accepting, closes every station link (1001) and its CPMS link, writes every observation, closes the database. */
   close(): Promise<void>;
   /** What is still open or unwritten, for the log line of a shutdown that runs out of time. */
-  pending(): { stationsConnected: number; handshakes: number; writeQueue: number; closed: boolean };
+  pending(): { stationsConnected: number; handshakes: { inFlight: number; queued: number }; writeQueue: number; closed: boolean };
 }
 
 export interface StartOptions {
@@ -111,6 +111,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     authThrottle: new AttemptThrottle(),
     pingIntervalMs: config.pingIntervalMs,
     upstreamConnectTimeoutMs: config.upstreamConnectTimeoutMs,
+    cpmsHandshakeConcurrency: config.cpmsHandshakeConcurrency,
+    cpmsHandshakeQueue: config.cpmsHandshakeQueue,
     maxPayloadBytes: config.maxPayloadBytes,
     log,
   });

@@ -22,6 +22,16 @@ export const options = {
     env: 'UPSTREAM_CONNECT_TIMEOUT_MS',
     help: 'How long to wait for the CPMS to accept a connection before answering the station 504',
   },
+  cpmsHandshakeConcurrency: {
+    flag: 'cpms-handshake-concurrency',
+    env: 'CPMS_HANDSHAKE_CONCURRENCY',
+    help: 'CPMS handshakes in flight at once; further stations wait in line',
+  },
+  cpmsHandshakeQueue: {
+    flag: 'cpms-handshake-queue',
+    env: 'CPMS_HANDSHAKE_QUEUE',
+    help: 'Stations that may wait for a CPMS handshake; beyond that they get 503 with Retry-After',
+  },
   maxPayloadBytes: {
     flag: 'max-payload-bytes',
     env: 'MAX_PAYLOAD_BYTES',
@@ -93,6 +103,8 @@ export const configSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   pingIntervalMs: int(10, 3_600_000).default(30_000),
   upstreamConnectTimeoutMs: int(10, 600_000).default(10_000),
+  cpmsHandshakeConcurrency: int(1, 10_000).default(64),
+  cpmsHandshakeQueue: int(0, 100_000).default(1000),
   maxPayloadBytes: int(1024, 100 * 1024 * 1024).default(16 * 1024 * 1024),
   sampleRetentionDays: int(1, 36_500).default(400),
   connectionLogRetentionDays: int(1, 36_500).default(30),

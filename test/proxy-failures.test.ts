@@ -350,6 +350,19 @@ describe('keepalive', () => {
     await cpms.close();
   });
 
+  it('drops the station that misses 3 pongs and keeps the healthy one beside it, on the one keepalive timer', async () => {
+    const cpms = await startRawCpms();
+    const { slug } = await fast.api.tenants.create.mutate({ name: 'mixed', slug: 'mixed', cpmsUrl: cpms.url, allowUnknownStations: true });
+    const healthy = await rawStation(`${fast.endpoint(slug)}/CP-HEALTHY`);
+    const mute = await rawStation(`${fast.endpoint(slug)}/CP-SILENT`, { autoPong: false });
+    expect((await mute.closed).code).toBe(1006);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // 5 more ping intervals
+    expect(healthy.ws.readyState).toBe(healthy.ws.OPEN);
+    expect((await fast.api.stations.list.query({})).map((s) => s.identity)).toContain('CP-HEALTHY');
+    healthy.ws.close();
+    await cpms.close();
+  });
+
   it('closes both links with 1009 when a message exceeds maxPayloadBytes', async () => {
     const cpms = await startRawCpms();
     const { slug } = await fast.api.tenants.create.mutate({ name: 'big', slug: 'big-frames', cpmsUrl: cpms.url, allowUnknownStations: true });

@@ -89,6 +89,8 @@ describe('configuration', () => {
       logLevel: 'info',
       pingIntervalMs: 30_000,
       upstreamConnectTimeoutMs: 10_000,
+      cpmsHandshakeConcurrency: 64,
+      cpmsHandshakeQueue: 1000,
       maxPayloadBytes: 16 * 1024 * 1024,
       sampleRetentionDays: 400,
       connectionLogRetentionDays: 30,

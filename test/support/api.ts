@@ -42,6 +42,8 @@ export function openTestApi() {
     authThrottle: new AttemptThrottle(),
     pingIntervalMs: 30_000,
     upstreamConnectTimeoutMs: 1_000,
+    cpmsHandshakeConcurrency: 64,
+    cpmsHandshakeQueue: 1000,
     maxPayloadBytes: 1024 * 1024,
     log,
   });

@@ -6,9 +6,10 @@ import readline from 'node:readline';
 import { paths } from '../../server/paths.ts';
 
 const main = path.join(paths.root, 'server', 'main.ts');
+const hooks = path.join(paths.root, 'server', 'module-hooks.ts');
 
 /**
- * Spawns `node server/main.ts` as `npm start` does (same Node), each in an empty working directory, and cleans up
+ * Spawns `node --import server/module-hooks.ts server/main.ts` as `npm start` does (same Node), each in an empty working directory, and cleans up
  * after: `cleanup()` kills what still runs and removes the directories.
  */
 export function processes() {
@@ -24,7 +25,7 @@ export function processes() {
   /** Starts the broker (or any command) and follows its JSON log lines. */
   function run(env: Record<string, string>, args: string[] = [], options: { cwd?: string; stdin?: string } = {}) {
     const cwd = options.cwd ?? tempDir();
-    const child = spawn(process.execPath, [main, ...args], { cwd, env: { PATH: process.env.PATH, ...env } });
+    const child = spawn(process.execPath, ['--import', hooks, main, ...args], { cwd, env: { PATH: process.env.PATH, ...env } });
     children.push(child);
     child.stdin!.end(options.stdin ?? '');
     const lines: Record<string, unknown>[] = [];

@@ -1,0 +1,347 @@
+/**
+ * `npm run bench`: the broker side by side with "pipe-parse" (scripts/bench/pipe.ts, a bare `ws` proxy that forwards
+ * each frame and JSON.parses it), against the same fake CPMS and load generator (scripts/bench/cpms.ts, load.ts),
+ * each in its own process. The measured process is started afresh for each round; rounds alternate which goes first.
+ * CPU comes from /proc/<pid>/stat (utime + stime; the forwarding thread's from /proc/<pid>/task/<pid>/stat), memory
+ * from RSS. Prints each figure as broker / pipe and their ratio; docs/performance.md records results.
+ *
+ *   npm run bench                 the full run (about 10 minutes)
+ *   npm run bench -- --quick      smaller and shorter (about 2 minutes)
+ *   npm run bench -- --only broker   one side only (broker or pipe), to look at one while changing it
+ *   npm run bench -- --cpu-prof <dir>   the broker writes a CPU profile of each run into <dir> (node --cpu-prof)
+ *   npm run bench -- --soak 600   the broker alone for 600 s: 1,000 stations, 10 dropped every 10 s, the CPMS
+ *                                 restarting every 90 s; RSS after warm-up and at the end
+ */
+import { execSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { parseArgs } from 'node:util';
+
+const root = path.resolve(import.meta.dirname, '..');
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean' },
+    soak: { type: 'string' },
+    rounds: { type: 'string' },
+    only: { type: 'string' },
+    'cpu-prof': { type: 'string' },
+  },
+});
+const quick = flags.quick ?? false;
+
+const CLOCK_TICKS = 100; // _SC_CLK_TCK on Linux
+const PAGE = 4096;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const plan = quick
+  ? { rounds: 1, saturationS: 4, rateS: 5, idle: 1000, storms: [2000], settleMs: 2000 }
+  : { rounds: 2, saturationS: 10, rateS: 10, idle: 5000, storms: [5000, 10_000], settleMs: 3000 };
+if (flags.rounds) plan.rounds = Number(flags.rounds);
+
+// ---- processes ----------------------------------------------------------------------------------------------------
+
+/** The file limit of each child: raised to the hard limit (`ulimit -n`), as 10,000 station pairs need it. */
+const hardLimit = Number(sh('ulimit -Hn')) || 1024;
+function sh(command: string): string {
+  return execSync(command, { shell: '/bin/sh', encoding: 'utf8' }).trim();
+}
+
+function start(args: string[], options: { env?: Record<string, string>; ipc?: boolean } = {}): ChildProcess {
+  return spawn('/bin/sh', ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"', process.execPath, ...args], {
+    cwd: root,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'inherit', ...(options.ipc ? (['ipc'] as const) : [])],
+  });
+}
+
+/** A helper process that takes commands over IPC (scripts/bench/ipc.ts). */
+function helper(script: string) {
+  const child = start([path.join(root, 'scripts', 'bench', script)], { ipc: true });
+  child.stdout!.resume();
+  let next = 0;
+  const waiting = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  child.on('message', (message: { id: number; result?: unknown; error?: string }) => {
+    const w = waiting.get(message.id);
+    waiting.delete(message.id);
+    if (message.error) w?.reject(new Error(`${script}: ${message.error}`));
+    else w?.resolve(message.result);
+  });
+  return {
+    child,
+    send<T = any>(command: string, args: Record<string, unknown> = {}): Promise<T> {
+      const id = ++next;
+      child.send({ id, command, args });
+      return new Promise((resolve, reject) => waiting.set(id, { resolve, reject }));
+    },
+    stop() {
+      child.kill();
+    },
+  };
+}
+
+/** The JSON line on standard output that says the process listens, and what it logged after (the rest is drained). */
+function firstLine(child: ChildProcess, test: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const lines = readline.createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      if (!line.startsWith('{')) return;
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      if (test(entry)) resolve(entry);
+    });
+    child.once('exit', (code) => reject(new Error(`exited with ${code} before it listened`)));
+  });
+}
+
+interface Target {
+  name: 'broker' | 'pipe';
+  pid: number;
+  /** ws://…/ocpp/<slug> or the pipe's equivalent; stations append /<identity>. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+async function startBroker(cpmsUrl: string): Promise<Target> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocpp-broker-bench-'));
+  const admin = { user: 'bench', password: 'bench password 1234' };
+  const profile = flags['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(flags['cpu-prof'])] : [];
+  const child = start([...profile, '--import', './server/module-hooks.ts', 'server/main.ts', '--port', '0', '--tls-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {
+    env: { BROKER_ADMIN_USER: admin.user, BROKER_ADMIN_PASSWORD: admin.password },
+  });
+  const started = await firstLine(child, (l) => l.event === 'started');
+  const base = `http://127.0.0.1:${started.port as number}`;
+  const login = await fetch(`${base}/trpc/auth.login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: admin.user, password: admin.password }),
+  });
+  const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+  const created = await fetch(`${base}/trpc/tenants.create`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie },
+    body: JSON.stringify({ name: 'Bench', slug: 'bench', cpmsUrl, allowUnknownStations: true }),
+  });
+  if (!created.ok) throw new Error(`creating the tenant failed: ${await created.text()}`);
+  return {
+    name: 'broker',
+    pid: child.pid!,
+    url: `ws://127.0.0.1:${started.port as number}/ocpp/bench`,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startPipe(cpmsUrl: string): Promise<Target> {
+  const child = start([path.join(root, 'scripts', 'bench', 'pipe.ts'), cpmsUrl]);
+  const { port } = await firstLine(child, (l) => 'port' in l);
+  return {
+    name: 'pipe',
+    pid: child.pid!,
+    url: `ws://127.0.0.1:${port as number}/ocpp/bench`,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
+}
+
+// ---- /proc ----------------------------------------------------------------------------------------------------
+
+/** CPU seconds (utime + stime) of a process, or of one of its threads. */
+function cpuSeconds(pid: number, tid?: number): number {
+  const stat = fs.readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // fields 14 and 15 of stat(5)
+}
+
+function rssBytes(pid: number): number {
+  return Number(fs.readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * PAGE;
+}
+
+function cpu(pid: number) {
+  return { process: cpuSeconds(pid), thread: cpuSeconds(pid, pid) };
+}
+
+// ---- figures --------------------------------------------------------------------------------------------------
+
+type Figures = Record<string, number>;
+const MB = 1e6;
+
+async function measure(target: Target, load: ReturnType<typeof helper>): Promise<Figures> {
+  const figures: Figures = {};
+  await sleep(plan.settleMs);
+  figures['memory just after start (MB)'] = rssBytes(target.pid) / MB;
+
+  await connect(load, target, 100, 'SAT');
+  let before = cpu(target.pid);
+  await load.send('saturate');
+  await sleep(plan.saturationS * 1000);
+  let after = cpu(target.pid);
+  let { answered } = await load.send<{ answered: number }>('stop');
+  await sleep(300);
+  figures['saturation, 100 stations: calls/s'] = answered / plan.saturationS;
+  figures['saturation: CPU per call, process (us)'] = ((after.process - before.process) / answered) * 1e6;
+  figures['saturation: CPU per call, forwarding thread (us)'] = ((after.thread - before.thread) / answered) * 1e6;
+  await load.send('disconnect');
+
+  await connect(load, target, 1000, 'RATE');
+  before = cpu(target.pid);
+  await load.send('rate', { perSecond: 2000 });
+  await sleep(plan.rateS * 1000);
+  after = cpu(target.pid);
+  ({ answered } = await load.send<{ answered: number }>('stop'));
+  await sleep(300);
+  figures['2,000 calls/s over 1,000 stations: calls/s'] = answered / plan.rateS;
+  figures['2,000/s: CPU per call, process (us)'] = ((after.process - before.process) / answered) * 1e6;
+  figures['2,000/s: CPU per call, forwarding thread (us)'] = ((after.thread - before.thread) / answered) * 1e6;
+  figures['2,000/s: share of one core, process (%)'] = ((after.process - before.process) / plan.rateS) * 100;
+  await load.send('disconnect');
+
+  await sleep(plan.settleMs);
+  const idleBefore = rssBytes(target.pid);
+  const idle = await connect(load, target, plan.idle, 'IDLE');
+  figures[`connect and boot ${plan.idle.toLocaleString('en')} (s)`] = idle.ms / 1000;
+  await sleep(plan.settleMs);
+  figures[`memory per idle station at ${plan.idle.toLocaleString('en')} (KB)`] = (rssBytes(target.pid) - idleBefore) / plan.idle / 1000;
+  await load.send('disconnect');
+
+  for (const wanted of plan.storms) {
+    if (wanted === plan.idle) continue;
+    const count = Math.min(wanted, stationsThatFit());
+    await sleep(plan.settleMs);
+    const storm = await connect(load, target, count, 'STORM');
+    figures[`connect and boot ${count.toLocaleString('en')} (s)`] = storm.ms / 1000;
+    await load.send('disconnect');
+  }
+  return figures;
+}
+
+/** Each station is two sockets in the measured process; leave room for its listeners, database and pipes. */
+function stationsThatFit(): number {
+  return Math.floor((hardLimit - 40) / 2);
+}
+
+async function connect(load: ReturnType<typeof helper>, target: Target, count: number, prefix: string) {
+  const result = await load.send<{ ms: number; booted: number; retries: number; timedOut: boolean }>('connect', {
+    url: target.url,
+    count,
+    prefix,
+    concurrency: 500,
+  });
+  if (result.timedOut || result.booted !== count) {
+    throw new Error(`${target.name}: only ${result.booted} of ${count} stations booted (${result.retries} retries)`);
+  }
+  if (result.retries) console.log(`  (${target.name}: ${result.retries} connection attempts retried for ${count} stations)`);
+  return result;
+}
+
+// ---- runs -----------------------------------------------------------------------------------------------------
+
+async function main() {
+  const cpms = helper('cpms.ts');
+  const load = helper('load.ts');
+  const cpmsUrl = `ws://127.0.0.1:${await cpms.send<number>('listen')}`;
+  try {
+    if (flags.soak) await soak(Number(flags.soak), cpms, load, cpmsUrl);
+    else await compare(cpms, load, cpmsUrl);
+  } finally {
+    cpms.stop();
+    load.stop();
+  }
+}
+
+async function compare(_cpms: ReturnType<typeof helper>, load: ReturnType<typeof helper>, cpmsUrl: string) {
+  console.log(`bench: ${quick ? 'quick' : 'full'} run, ${plan.rounds} round(s), ${os.cpus().length} cores (${os.cpus()[0]?.model}), Node ${process.version}, file limit ${hardLimit}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  const results: Record<'broker' | 'pipe', Figures[]> = { broker: [], pipe: [] };
+  const began = performance.now();
+  for (let round = 0; round < plan.rounds; round++) {
+    const order = round % 2 === 0 ? (['broker', 'pipe'] as const) : (['pipe', 'broker'] as const);
+    for (const name of order) {
+      if (flags.only && flags.only !== name) continue;
+      const target = name === 'broker' ? await startBroker(cpmsUrl) : await startPipe(cpmsUrl);
+      try {
+        const figures = await measure(target, load);
+        results[name].push(figures);
+        console.log(`round ${round + 1}, ${name}: ${Object.entries(figures).map(([k, v]) => `${k} ${format(v)}`).join('; ')}`);
+      } finally {
+        await target.stop();
+      }
+    }
+  }
+  console.log(`\n| measured | broker | pipe-parse | ratio |\n|---|---|---|---|`);
+  for (const figure of Object.keys(results.broker[0] ?? results.pipe[0]!)) {
+    const broker = median(results.broker.map((f) => f[figure]!));
+    const pipe = median(results.pipe.map((f) => f[figure]!));
+    console.log(`| ${figure} | ${format(broker)} | ${format(pipe)} | ${(broker / pipe).toFixed(2)}x |`);
+  }
+  console.log(`\n(medians of ${plan.rounds} round(s); ${((performance.now() - began) / 1000).toFixed(0)} s; load average now ${os.loadavg()[0]!.toFixed(1)})`);
+}
+
+async function soak(seconds: number, cpms: ReturnType<typeof helper>, load: ReturnType<typeof helper>, cpmsUrl: string) {
+  const stations = quick ? 200 : 1000;
+  console.log(`soak: broker alone, ${stations} stations for ${seconds} s, 10 dropped every 10 s, the CPMS restarting every 90 s, MeterValues every 10 s per station`);
+  const target = await startBroker(cpmsUrl);
+  try {
+    await connect(load, target, stations, 'SOAK');
+    await load.send('trickle', { everyMs: 10_000 });
+    const began = performance.now();
+    const elapsed = () => (performance.now() - began) / 1000;
+    const warmUpS = Math.min(120, seconds / 5);
+    let warm: number | undefined;
+    let nextDrop = 10;
+    let nextRestart = 90;
+    let nextPrint = 30;
+    while (elapsed() < seconds) {
+      await sleep(1000);
+      const t = elapsed();
+      if (t >= nextDrop) {
+        nextDrop += 10;
+        await load.send('drop', { count: 10 });
+      }
+      if (t >= nextRestart) {
+        nextRestart += 90;
+        await cpms.send('restart', { downMs: 2000 });
+      }
+      if (warm === undefined && t >= warmUpS) {
+        warm = rssBytes(target.pid);
+        console.log(`  after warm-up (${t.toFixed(0)} s): RSS ${format(warm / MB)} MB`);
+      }
+      if (t >= nextPrint) {
+        nextPrint += 30;
+        const stats = await load.send<{ booted: number }>('stats');
+        console.log(`  ${t.toFixed(0)} s: RSS ${format(rssBytes(target.pid) / MB)} MB, ${stats.booted} of ${stations} stations booted`);
+      }
+    }
+    await load.send('stop');
+    // The end: every station back after the last restart or drop, then the same settling as after warm-up.
+    const deadline = performance.now() + 60_000;
+    while ((await load.send<{ booted: number }>('stats')).booted < stations && performance.now() < deadline) await sleep(500);
+    const end = rssBytes(target.pid);
+    console.log(`soak: RSS after warm-up ${format(warm! / MB)} MB, at the end ${format(end / MB)} MB (${(((end - warm!) / warm!) * 100).toFixed(1)} %)`);
+    await load.send('disconnect');
+  } finally {
+    await target.stop();
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function format(value: number): string {
+  return value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
