@@ -4,6 +4,9 @@ import type { WriterEvents } from './observers/writer.ts';
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
+/** Distinct (caller, action) pairs with a call-duration series of their own; more share `other`. */
+const MAX_ACTION_SERIES = 200;
+
 /** The broker's Prometheus metrics (served at /metrics), with the process's own. */
 export function createMetrics(sources: { broker: () => Broker; observationsPending: () => number }) {
   const registry = new Registry();
@@ -86,6 +89,22 @@ export function createMetrics(sources: { broker: () => Broker; observationsPendi
     registers: [registry],
   });
 
+  /**
+   * The call-duration series, by caller and action: the action comes from the wire, so at most MAX_ACTION_SERIES
+   * distinct ones get their own series (OCPP has fewer than 100 actions), the rest count as `other`. Each child is
+   * looked up once, not hashed from its labels on every call.
+   */
+  const callSeries = new Map<string, ReturnType<typeof calls.labels>>();
+  const callSeriesOf = (caller: string, action: string) => {
+    const key = `${caller} ${action}`;
+    const known = callSeries.get(key);
+    if (known) return known;
+    if (callSeries.size >= MAX_ACTION_SERIES) return calls.labels(caller, 'other');
+    const series = calls.labels(caller, action);
+    callSeries.set(key, series);
+    return series;
+  };
+
   return {
     registry,
     /** Route hooks that count frames and time calls. */
@@ -94,7 +113,7 @@ export function createMetrics(sources: { broker: () => Broker; observationsPendi
         framesFrom[from]++;
       },
       answered(caller, action, ms) {
-        calls.observe({ caller, action }, ms / 1000);
+        callSeriesOf(caller, action).observe(ms / 1000);
       },
     } satisfies RouteHooks,
     /** What becomes of captured frames (server/observers/writer.ts). */
@@ -125,9 +144,9 @@ export function createMetrics(sources: { broker: () => Broker; observationsPendi
 export function combineHooks(first: RouteHooks, second: RouteHooks): RouteHooks {
   return {
     answer: first.answer ?? second.answer,
-    observe(from, envelope, frame, call) {
-      first.observe?.(from, envelope, frame, call);
-      second.observe?.(from, envelope, frame, call);
+    observe(from, envelope, frame, call, local) {
+      first.observe?.(from, envelope, frame, call, local);
+      second.observe?.(from, envelope, frame, call, local);
     },
     answered(caller, action, ms) {
       first.answered?.(caller, action, ms);
