@@ -99,6 +99,8 @@ interface Target {
   pid: number;
   /** ws://…/ocpp/<slug> or the pipe's equivalent; stations append /<identity>. */
   url: string;
+  /** The broker's capture counters, from its /metrics. */
+  capture?(): Promise<{ samplesWritten: number; dropped: number }>;
   stop(): Promise<void>;
 }
 
@@ -127,6 +129,15 @@ async function startBroker(cpmsUrl: string): Promise<Target> {
     name: 'broker',
     pid: child.pid!,
     url: `ws://127.0.0.1:${started.port as number}/ocpp/bench`,
+    async capture() {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      const sum = (name: string) =>
+        text
+          .split('\n')
+          .filter((line) => line.startsWith(name))
+          .reduce((total, line) => total + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+      return { samplesWritten: sum('ocpp_broker_samples_written_total'), dropped: sum('ocpp_broker_observations_dropped_total') };
+    },
     async stop() {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
@@ -182,6 +193,7 @@ async function measure(target: Target, load: ReturnType<typeof helper>): Promise
   await sleep(plan.saturationS * 1000);
   let after = cpu(target.pid);
   let { answered } = await load.send<{ answered: number }>('stop');
+  const saturated = answered;
   await sleep(300);
   figures['saturation, 100 stations: calls/s'] = answered / plan.saturationS;
   figures['saturation: CPU per call, process (us)'] = ((after.process - before.process) / answered) * 1e6;
@@ -200,6 +212,7 @@ async function measure(target: Target, load: ReturnType<typeof helper>): Promise
   figures['2,000/s: CPU per call, forwarding thread (us)'] = ((after.thread - before.thread) / answered) * 1e6;
   figures['2,000/s: share of one core, process (%)'] = ((after.process - before.process) / plan.rateS) * 100;
   await load.send('disconnect');
+  if (target.capture) await checkCapture(target, 4 * (saturated + answered));
 
   await sleep(plan.settleMs);
   const idleBefore = rssBytes(target.pid);
@@ -218,6 +231,24 @@ async function measure(target: Target, load: ReturnType<typeof helper>): Promise
     await load.send('disconnect');
   }
   return figures;
+}
+
+/**
+ * Every sample the CPMS answered (4 per MeterValues) must be written within 30 s of the load's end, none dropped
+ * (issue #10's "done when"): printed as a line of its own, not a ratio, as the pipe records nothing.
+ */
+async function checkCapture(target: Target, expected: number): Promise<void> {
+  const started = Date.now();
+  let counts = await target.capture!();
+  while (counts.samplesWritten < expected && Date.now() - started < 30_000) {
+    await sleep(250);
+    counts = await target.capture!();
+  }
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  const verdict = counts.samplesWritten >= expected && counts.dropped === 0 ? 'ok' : 'NOT OK';
+  console.log(
+    `  capture (${target.name}): ${counts.samplesWritten} of ${expected} samples the CPMS answered written ${seconds} s after the load ended, ${counts.dropped} observations dropped: ${verdict}`,
+  );
 }
 
 /** Each station is two sockets in the measured process; leave room for its listeners, database and pipes. */

@@ -25,13 +25,16 @@ let bootWaiters: (() => void)[] = [];
 let bootedCount = 0;
 /** Closed loop: send the next call as soon as the last is answered. */
 let saturating = false;
-let timestamp = new Date().toISOString();
-setInterval(() => (timestamp = new Date().toISOString()), 1000).unref();
+/**
+ * Each MeterValues is stamped one millisecond after the one before (of any station), from the start: a station never
+ * sends two readings of one instant, which the broker would rightly record once.
+ */
+const startedAt = Date.now();
 
 const boot = (id: string) =>
   `[2,"${id}","BootNotification",{"chargePointVendor":"Bench","chargePointModel":"Load","chargePointSerialNumber":"S1","firmwareVersion":"1.0"}]`;
 const meterValues = (id: string) =>
-  `[2,"${id}","MeterValues",{"connectorId":1,"transactionId":1,"meterValue":[{"timestamp":"${timestamp}","sampledValue":[` +
+  `[2,"${id}","MeterValues",{"connectorId":1,"transactionId":1,"meterValue":[{"timestamp":"${new Date(startedAt + seq).toISOString()}","sampledValue":[` +
   `{"value":"${(seq % 100000) + 0.5}","context":"Sample.Periodic","measurand":"Energy.Active.Import.Register","unit":"Wh"},` +
   `{"value":"7200","context":"Sample.Periodic","measurand":"Power.Active.Import","unit":"W"},` +
   `{"value":"16.1","context":"Sample.Periodic","measurand":"Current.Import","phase":"L1","unit":"A"},` +
