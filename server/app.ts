@@ -22,6 +22,7 @@ import { createDirectory } from './directory.ts';
 import { createRequestHandler, createUpgradeHandler } from './http.ts';
 import { createLogger } from './logger.ts';
 import { combineHooks, createMetrics } from './metrics.ts';
+import { registerSiteMetrics } from './smart/metrics.ts';
 import { createObservers } from './observers/index.ts';
 import { createWriter } from './observers/writer.ts';
 import { paths } from './paths.ts';
@@ -113,6 +114,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     offline: { stationSilentAfterMs: config.stationSilentAfterMs, stationOfflineAlertMinutes: config.stationOfflineAlertMinutes },
   };
   registerAlertMetrics(metrics.registry, () => services);
+  registerSiteMetrics(metrics.registry, () => store.db);
   let ready = false;
   const onRequest = createRequestHandler(services, {
     startedAt,

@@ -5,6 +5,7 @@ import { connectionsRouter } from './connections.ts';
 import { driversRouter } from './drivers.ts';
 import { authRouter } from './auth.ts';
 import { registryRouter } from './registry.ts';
+import { sitesRouter } from './sites.ts';
 import { stationsRouter } from './stations.ts';
 import { tenantsRouter } from './tenants.ts';
 import { tokensRouter } from './tokens.ts';
@@ -17,6 +18,7 @@ export const appRouter = router({
   stations: stationsRouter,
   connections: connectionsRouter,
   registry: registryRouter,
+  sites: sitesRouter,
   certificates: certificatesRouter,
   drivers: driversRouter,
   transactions: transactionsRouter,

@@ -15,6 +15,7 @@ import { createConnectionLog } from '../../server/connections.ts';
 import { createCpmsTester } from '../../server/cpms-test.ts';
 import { createDirectory } from '../../server/directory.ts';
 import { createMetrics } from '../../server/metrics.ts';
+import { registerSiteMetrics } from '../../server/smart/metrics.ts';
 import { paths } from '../../server/paths.ts';
 import { createCaller } from '../../server/routers/index.ts';
 import { createContext, type RequestInfo, type Services } from '../../server/trpc.ts';
@@ -34,6 +35,7 @@ export function openTestApi() {
   const sealer = createSealer(loadOrCreateKey(path.join(dir, 'secret.key')));
   const directory = createDirectory(store.db, sealer, log);
   const metrics = createMetrics({ broker: () => broker, writeQueue: () => 0 });
+  registerSiteMetrics(metrics.registry, () => store.db);
   const connections = createConnectionLog({ db: store.db, log, registry: metrics.registry, retentionDays: 30, upstreamConnectTimeoutMs: 1_000 });
   const broker = createBroker({
     directory,
