@@ -129,7 +129,7 @@ describe('the live allocation of sites.get', () => {
     await api.registry.update({ id: ids.CP2!, siteId: site.id });
     await api.registry.update({ id: ids.CP3!, siteId: site.id, excluded: true, maxCurrentA: 10 });
     const now = new Date();
-    // CP1's car takes 7 A per phase where it would get 11 A; CP2's car takes what it gets.
+    // CP1's car takes 7 A per phase where it would get 11 A (so it gets 8 A: the ampere above 7 + 0.8); CP2's car takes what it gets.
     charge('CP1', '1', ['L1', 'L2', 'L3'].map((phase, i) => sample(now, 'Current.Import', 6.5 + i * 0.25, phase)));
     charge('CP2', '2', [sample(now, 'Power.Active.Import', 7_500)]);
     charge('CP3', '3', [sample(now, 'Power.Active.Import', 6_900)]);
@@ -138,8 +138,8 @@ describe('the live allocation of sites.get', () => {
     const live = await api.sites.get({ id: site.id });
     expect(live.budget).toMatchObject({ limitA: 32, excludedA: [10, 10, 10], availableA: [22, 22, 22] });
     expect(live.offers.map((o) => [o.identity, o.offerA, o.reason, o.measuredA])).toEqual([
-      ['CP1', 7, 'car-limit', 7],
-      ['CP2', 15, 'share', expect.closeTo(7_500 / 690, 6)],
+      ['CP1', 8, 'car-limit', 7],
+      ['CP2', 14, 'share', expect.closeTo(7_500 / 690, 6)],
     ]);
     expect(live.offers[0]).toMatchObject({ transactionId: '1', status: 'Charging', phases: ['L1', 'L2', 'L3'] });
     expect(live.offeredA).toEqual([22, 22, 22]);

@@ -71,7 +71,7 @@ export type OfferReason =
   | 'share'
   | 'station-max'
   | 'cpms-limit'
-  /** The car takes less than it was offered: it gets what it takes, rounded up to the ampere. */
+  /** The car takes less than it was offered: it gets what it takes, rounded up to the ampere (see `carCeiling`). */
   | 'car-limit'
   /** No room for the minimum now: it waits for its turn. */
   | 'paused-rotation'
@@ -132,6 +132,15 @@ const ALL_PHASES: PhaseName[] = ['L1', 'L2', 'L3'];
 const down = (a: number) => Math.max(0, Math.floor(a * 10 + 1e-6));
 const up = (a: number) => Math.max(0, Math.ceil(a * 10 - 1e-6));
 const amps = (tenths: number) => tenths / 10;
+
+/**
+ * What a car that takes less than its offer is offered: the whole ampere above what it takes plus the slack. Plain
+ * ceil(measured) would let a car that takes all of that offer look like one that wants more at the next reading (it
+ * is not `carSlackA` below it), and the offer would swing up and down; one step higher it stays where it is.
+ */
+export function carCeiling(measuredA: number, carSlackA: number = CAR_SLACK_A): number {
+  return Math.floor(measuredA + carSlackA + 1e-6) + 1;
+}
 
 /** The phases of the site a station draws from. */
 export function stationPhases(site: Pick<SiteSettings, 'phases'>, station: Pick<StationLoad, 'phases' | 'phase'>): PhaseName[] {
@@ -203,7 +212,7 @@ export function allocate(
     if (session.cpmsLimitA != null) limits.push([down(session.cpmsLimitA), 'cpms-limit']);
     const { measuredA, previousOfferA } = session;
     if (measuredA != null && previousOfferA != null && measuredA < previousOfferA - carSlackA) {
-      limits.push([Math.max(min, Math.ceil(measuredA - 1e-6) * 10), 'car-limit']);
+      limits.push([Math.max(min, carCeiling(measuredA, carSlackA) * 10), 'car-limit']);
     }
     const [cap, capReason] = limits.reduce((a, b) => (b[0] < a[0] ? b : a));
     const uses = [...stationPhases(site, station), `station:${station.id}`];
