@@ -35,3 +35,6 @@ export type Dashboard = Outputs['connections']['dashboard'];
 export type Alert = Dashboard['alerts'][number];
 export type CpmsHealth = Outputs['tenants']['health'];
 export type CpmsTestResult = Outputs['tenants']['testCpms'];
+export type SiteLive = Outputs['sites']['get'];
+export type Site = SiteLive['site'];
+export type SiteLoad = Outputs['sites']['load'];
