@@ -88,6 +88,12 @@ describe('sites', () => {
     expect(await code(api.sites.create({ tenantId: 999, name: 'Elsewhere', gridLimitA: 10 }))).toBe('NOT_FOUND');
   });
 
+  it('keeps a tenant to at most 200 sites', async () => {
+    for (let i = 1; i < 200; i++) await api.sites.create({ tenantId, name: `Site ${i}`, gridLimitA: 10 });
+    await api.sites.create({ tenantId, name: 'Site 200', gridLimitA: 10 });
+    expect(await code(api.sites.create({ tenantId, name: 'Site 201', gridLimitA: 10 }))).toBe('PRECONDITION_FAILED');
+  });
+
   it('turns smart charging on per tenant, off by default', async () => {
     expect((await api.tenants.get({ id: tenantId })).smartCharging).toBe(false);
     expect((await api.tenants.update({ id: tenantId, smartCharging: true })).smartCharging).toBe(true);

@@ -42,7 +42,7 @@ const field = (label: string) => page.getByLabel(label, { exact: true });
 const button = (name: string) => page.getByRole('button', { name, exact: true });
 
 describe('sites in the UI', () => {
-  it('creates a site from the tenant page, assigns a station, and shows its session's offer against what it draws', async () => {
+  it("creates a site from the tenant page, assigns a station, and shows its session's offer against what it draws", async () => {
     await page.goto(`${url}/tenants/${tenantId}`);
     await page.getByRole('navigation', { name: 'Tenant pages' }).getByRole('link', { name: 'Sites' }).click();
     await page.waitForURL(`${url}/tenants/${tenantId}/sites`);

@@ -8,6 +8,8 @@ import { adminProcedure, audit, router, viewerProcedure, type Context } from '..
 
 const byId = z.object({ id: z.number().int().positive() });
 const HOUR_MS = 3_600_000;
+/** Sites per tenant: a bound, far above any real operator's. */
+export const MAX_SITES_PER_TENANT = 200;
 
 function found(site: SiteView | undefined): SiteView {
   if (!site) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such site' });
@@ -78,6 +80,9 @@ export const sitesRouter = router({
 
   create: adminProcedure.input(siteCreateSchema).mutation(({ ctx, input }) => {
     if (!getTenant(ctx.db, input.tenantId)) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such tenant' });
+    if (listSites(ctx.db, input.tenantId).length >= MAX_SITES_PER_TENANT) {
+      throw new TRPCError({ code: 'PRECONDITION_FAILED', message: `A tenant has at most ${MAX_SITES_PER_TENANT} sites` });
+    }
     return unique(input.name, () =>
       ctx.db.transaction(() => {
         const site = createSite(ctx.db, input);
