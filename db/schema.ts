@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import type { ScheduleWindow } from '../server/smart/schedule.ts';
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 /** Milliseconds since the epoch, as `timestamp_ms` columns store them. */
@@ -31,6 +32,8 @@ export const tenants = sqliteTable('tenants', {
   ocppVersion: text('ocpp_version', { enum: ['1.6', '2.0.1'] }).notNull().default('1.6'),
   /** `cpms`: the CPMS decides and the broker only observes; `broker`: the broker answers Authorize from the driver list. */
   authorizationMode: text('authorization_mode', { enum: ['cpms', 'broker'] }).notNull().default('cpms'),
+  /** Off: driver identification only. On: the broker allocates each site's current to its sessions (server/smart/). */
+  smartCharging: integer('smart_charging', { mode: 'boolean' }).notNull().default(false),
   createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull().default(now),
   updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull().default(now),
 });
@@ -53,11 +56,55 @@ export const stations = sqliteTable(
     cpmsPasswordSealed: text('cpms_password_sealed'),
     /** Profile 3: when set, the station's client certificate must also have this SHA-256 fingerprint. */
     certificateFingerprint: text('certificate_fingerprint'),
+    /** The site whose current it shares (smart charging); null: not assigned. */
+    siteId: integer('site_id').references(() => sites.id, { onDelete: 'set null' }),
+    /** Per phase, for all its connectors together. */
+    maxCurrentA: real('max_current_a').notNull().default(32),
+    phases: integer().notNull().default(3),
+    /** Which phase of a 3-phase site a 1-phase station is wired to. */
+    phase: text({ enum: ['L1', 'L2', 'L3'] }).notNull().default('L1'),
+    /** Higher goes first. */
+    priority: integer().notNull().default(0),
+    /** Counted at its maximum, never controlled. */
+    excluded: integer({ mode: 'boolean' }).notNull().default(false),
+    /** Set by dispatch when the station rejects profiles or draws more than offered: counted at its maximum. */
+    uncontrollable: integer({ mode: 'boolean' }).notNull().default(false),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull().default(now),
     updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull().default(now),
   },
-  (table) => [uniqueIndex('stations_tenant_identity').on(table.tenantId, table.identity)],
+  (table) => [uniqueIndex('stations_tenant_identity').on(table.tenantId, table.identity), index('stations_site').on(table.siteId)],
 );
+
+/**
+ * A site: stations behind one grid connection, sharing its current (server/smart/allocate.ts). Limits per phase;
+ * `schedule` holds time-of-day windows with a lower limit (capacity tariff), in the site's time zone.
+ */
+export const sites = sqliteTable(
+  'sites',
+  {
+    id: integer().primaryKey({ autoIncrement: true }),
+    tenantId: integer('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    name: text().notNull(),
+    gridLimitA: real('grid_limit_a'),
+    gridLimitKw: real('grid_limit_kw'),
+    phases: integer().notNull().default(3),
+    voltageV: real('voltage_v').notNull().default(230),
+    safetyMarginPct: real('safety_margin_pct').notNull().default(0),
+    minCurrentA: real('min_current_a').notNull().default(6),
+    /** What stations fall back to when the broker is gone (dispatch: TxDefaultProfile). */
+    failsafeCurrentA: real('failsafe_current_a').notNull().default(6),
+    timeZone: text('time_zone').notNull().default('UTC'),
+    /** JSON: [{ weekdays: [1-7], from: "HH:MM", to: "HH:MM", limitA }]. */
+    schedule: text({ mode: 'json' }).$type<ScheduleWindow[]>().notNull().default([]),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull().default(now),
+    updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull().default(now),
+  },
+  (table) => [uniqueIndex('sites_tenant_name').on(table.tenantId, table.name)],
+);
+
+export type Site = typeof sites.$inferSelect;
 
 /**
  * Every certificate and key the broker holds:

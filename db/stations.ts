@@ -12,6 +12,13 @@ export interface StationView {
   passwordSet: boolean;
   cpmsPasswordSet: boolean;
   certificateFingerprint: string | null;
+  siteId: number | null;
+  maxCurrentA: number;
+  phases: number;
+  phase: 'L1' | 'L2' | 'L3';
+  priority: number;
+  excluded: boolean;
+  uncontrollable: boolean;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -59,7 +66,9 @@ export function createStation(db: Db, input: { tenantId: number; identity: strin
 export function updateStation(
   db: Db,
   id: number,
-  changes: Partial<Pick<Row, 'description' | 'passwordHash' | 'cpmsPasswordSealed' | 'certificateFingerprint'>>,
+  changes: Partial<
+    Pick<Row, 'description' | 'passwordHash' | 'cpmsPasswordSealed' | 'certificateFingerprint' | 'siteId' | 'maxCurrentA' | 'phases' | 'phase' | 'priority' | 'excluded'>
+  >,
 ): StationView | undefined {
   const row = db.update(stations).set({ ...changes, updatedAt: new Date() }).where(eq(stations.id, id)).returning().get();
   return row && view(row);

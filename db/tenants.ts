@@ -19,6 +19,7 @@ const publicColumns = {
   cpmsAuth: tenants.cpmsAuth,
   ocppVersion: tenants.ocppVersion,
   authorizationMode: tenants.authorizationMode,
+  smartCharging: tenants.smartCharging,
   createdAt: tenants.createdAt,
   updatedAt: tenants.updatedAt,
 };

@@ -77,6 +77,7 @@ const tenantFields = createInsertSchema(tenants, {
   cpmsAuth: true,
   ocppVersion: true,
   authorizationMode: true,
+  smartCharging: true,
 });
 
 export type TenantSecurity = Pick<z.infer<typeof tenantFields>, 'cpmsUrl' | 'stationProfile' | 'cpmsProfile' | 'cpmsAuth'>;

@@ -23,6 +23,7 @@ import { createRequestHandler, createUpgradeHandler } from './http.ts';
 import { createInspector } from './inspector/index.ts';
 import { createLogger } from './logger.ts';
 import { combineHooks, createMetrics } from './metrics.ts';
+import { registerSiteMetrics } from './smart/metrics.ts';
 import { createObservers } from './observers/index.ts';
 import { createWriter, type WriterOptions } from './observers/writer.ts';
 import { paths } from './paths.ts';
@@ -147,6 +148,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     host: config.host,
   };
   registerAlertMetrics(metrics.registry, () => services);
+  registerSiteMetrics(metrics.registry, () => store.db);
   let ready = false;
   let closing: Promise<void> | undefined;
   const onRequest = createRequestHandler(services, {

@@ -44,3 +44,6 @@ export type Alert = Dashboard['alerts'][number];
 export type CpmsHealth = Outputs['tenants']['health'];
 export type CpmsTestResult = Outputs['tenants']['testCpms'];
 export type InspectedFrame = Outputs['inspector']['frames'][number];
+export type SiteLive = Outputs['sites']['get'];
+export type Site = SiteLive['site'];
+export type SiteLoad = Outputs['sites']['load'];

@@ -6,6 +6,7 @@ import { driversRouter } from './drivers.ts';
 import { inspectorRouter } from './inspector.ts';
 import { authRouter } from './auth.ts';
 import { registryRouter } from './registry.ts';
+import { sitesRouter } from './sites.ts';
 import { stationsRouter } from './stations.ts';
 import { tenantsRouter } from './tenants.ts';
 import { tokensRouter } from './tokens.ts';
@@ -19,6 +20,7 @@ export const appRouter = router({
   connections: connectionsRouter,
   inspector: inspectorRouter,
   registry: registryRouter,
+  sites: sitesRouter,
   certificates: certificatesRouter,
   drivers: driversRouter,
   transactions: transactionsRouter,

@@ -10,6 +10,8 @@ import {
 } from '../../db/stations.ts';
 import { getTenant } from '../../db/tenants.ts';
 import { stationCreateSchema, stationPasswordSchema } from '../../db/validation.ts';
+import { getSite } from '../../db/sites.ts';
+import { assignmentFields } from '../smart/site-schema.ts';
 import { hashStationPassword, stationPasswordKey } from '../auth/station-password.ts';
 import { sealContext } from '../directory.ts';
 import { adminProcedure, audit, router, viewerProcedure, type Context } from '../trpc.ts';
@@ -61,13 +63,20 @@ export const registryRouter = router({
           .regex(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/, 'A SHA-256 fingerprint, as AB:CD:…')
           .nullable()
           .optional(),
-      }),
+      }).extend(assignmentFields.partial().shape),
     )
+    /** Also its place in smart charging: site (of the same tenant), maximum current, phases, priority, excluded. */
     .mutation(({ ctx, input: { id, ...changes } }) => {
       const before = found(getStation(ctx.db, id));
-      const after = found(updateStation(ctx.db, id, changes));
-      audit(ctx, 'station.update', target(ctx, after), { before, after });
-      return after;
+      if (changes.siteId != null && getSite(ctx.db, changes.siteId)?.tenantId !== before.tenantId) {
+        const issues = z.object({ siteId: z.never({ error: 'No such site of this tenant' }) }).safeParse({ siteId: changes.siteId });
+        throw new TRPCError({ code: 'BAD_REQUEST', message: 'No such site of this tenant', cause: issues.error });
+      }
+      return ctx.db.transaction(() => {
+        const after = found(updateStation(ctx.db, id, changes));
+        audit(ctx, 'station.update', target(ctx, after), { before, after });
+        return after;
+      });
     }),
 
   /** Sets or rotates the station's Basic auth password; null removes it. Stored as a hash of its bytes. */

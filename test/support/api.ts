@@ -16,6 +16,7 @@ import { createCpmsTester } from '../../server/cpms-test.ts';
 import { createDirectory } from '../../server/directory.ts';
 import { createInspector } from '../../server/inspector/index.ts';
 import { createMetrics } from '../../server/metrics.ts';
+import { registerSiteMetrics } from '../../server/smart/metrics.ts';
 import { paths } from '../../server/paths.ts';
 import { createCaller } from '../../server/routers/index.ts';
 import { createContext, type RequestInfo, type Services } from '../../server/trpc.ts';
@@ -35,6 +36,7 @@ export function openTestApi() {
   const sealer = createSealer(loadOrCreateKey(path.join(dir, 'secret.key')));
   const directory = createDirectory(store.db, sealer, log);
   const metrics = createMetrics({ broker: () => broker, observationsPending: () => 0 });
+  registerSiteMetrics(metrics.registry, () => store.db);
   const connections = createConnectionLog({ db: store.db, log, registry: metrics.registry, retentionDays: 30, upstreamConnectTimeoutMs: 1_000 });
   const broker = createBroker({
     directory,
