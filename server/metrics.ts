@@ -86,6 +86,29 @@ export function createMetrics(sources: { broker: () => Broker; observationsPendi
     registers: [registry],
   });
 
+  const ownCalls = new Counter({
+    name: 'ocpp_broker_own_calls_total',
+    help: "The broker's own calls to stations, by action and outcome (result, or the OwnCallError code)",
+    labelNames: ['action', 'outcome'],
+    registers: [registry],
+  });
+  let heldFrames = 0;
+  new Counter({
+    name: 'ocpp_broker_cpms_frames_held_total',
+    help: "CPMS calls held back from a station while one of the broker's own calls to it was out",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(heldFrames);
+    },
+  });
+  const ownCallsGivenUp = new Counter({
+    name: 'ocpp_broker_own_calls_given_up_total',
+    help: "The broker's own calls given up because the CPMS sent more than the broker holds while one is out",
+    labelNames: ['action'],
+    registers: [registry],
+  });
+
   return {
     registry,
     /** Route hooks that count frames and time calls. */
@@ -95,6 +118,11 @@ export function createMetrics(sources: { broker: () => Broker; observationsPendi
       },
       answered(caller, action, ms) {
         calls.observe({ caller, action }, ms / 1000);
+      },
+      outbox(event) {
+        if (event.kind === 'held') heldFrames++;
+        else if (event.kind === 'given_up') ownCallsGivenUp.inc({ action: event.action });
+        else ownCalls.inc({ action: event.action, outcome: event.outcome });
       },
     } satisfies RouteHooks,
     /** What becomes of captured frames (server/observers/writer.ts). */
@@ -125,9 +153,13 @@ export function createMetrics(sources: { broker: () => Broker; observationsPendi
 export function combineHooks(first: RouteHooks, second: RouteHooks): RouteHooks {
   return {
     answer: first.answer ?? second.answer,
-    observe(from, envelope, frame, call) {
-      first.observe?.(from, envelope, frame, call);
-      second.observe?.(from, envelope, frame, call);
+    observe(from, envelope, frame, call, local) {
+      first.observe?.(from, envelope, frame, call, local);
+      second.observe?.(from, envelope, frame, call, local);
+    },
+    outbox(event) {
+      first.outbox?.(event);
+      second.outbox?.(event);
     },
     answered(caller, action, ms) {
       first.answered?.(caller, action, ms);
