@@ -195,7 +195,7 @@ describe("the broker's own calls", () => {
     });
     cp.handle('ChangeAvailability', async () => ({ status: 'Accepted' }));
     cp.handle('ClearCache', async () => ({ status: 'Accepted' }));
-    client.reconfigure({ callConcurrency: 2 });
+    client.reconfigure({ callConcurrency: 2 } as never);
 
     const own = proxy.call(tenantId, 'CP-HOLD', 'GetConfiguration', {});
     await reached.opened;
@@ -271,7 +271,7 @@ describe("the broker's own calls", () => {
       return new Promise(() => {}); // never
     });
     cp.handle('ChangeAvailability', async () => ({ status: 'Accepted' }));
-    client.reconfigure({ callConcurrency: 100 });
+    client.reconfigure({ callConcurrency: 100 } as never);
 
     const own = failure(proxy.call(tenantId, 'CP-FLOOD', 'GetConfiguration', {}, { timeoutMs: 60_000 }));
     await reached.opened;

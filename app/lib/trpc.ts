@@ -44,3 +44,4 @@ export type Alert = Dashboard['alerts'][number];
 export type CpmsHealth = Outputs['tenants']['health'];
 export type CpmsTestResult = Outputs['tenants']['testCpms'];
 export type InspectedFrame = Outputs['inspector']['frames'][number];
+export type StationConfiguration = Outputs['stations']['configuration'];
