@@ -130,6 +130,7 @@ export class Outbox {
   call(action: string, payload: unknown, options: OwnCallOptions = {}): Promise<unknown> {
     if (this.#closed) return Promise.reject(new OwnCallError('GONE', 'The station is no longer connected'));
     if (this.queue.length >= QUEUE_LIMIT) {
+      this.#host.event({ kind: 'done', action, outcome: 'BUSY' });
       return Promise.reject(new OwnCallError('BUSY', `${QUEUE_LIMIT} of the broker's calls already wait for this station`));
     }
     const id = randomUUID();
@@ -228,6 +229,7 @@ export class Outbox {
     }
     const call = this.queue.shift()!;
     if (station.ws.readyState !== WebSocket.OPEN) {
+      this.#host.event({ kind: 'done', action: call.action, outcome: 'GONE' });
       call.reject(new OwnCallError('GONE', 'The station is no longer connected'));
       this.pump();
       return;

@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import { OwnCallError, type Broker } from '../broker/index.ts';
+import { MASK, SECRET_CONFIGURATION_KEY } from './inspector/mask.ts';
 
 /** One configuration value of a station, as the station page shows it. */
 export interface ConfigurationRow {
@@ -83,7 +84,7 @@ export async function readConfiguration(
     const keys = answer.data.configurationKey ?? [];
     return {
       version,
-      rows: keys.slice(0, MAX_ROWS).map((k) => ({ component: null, key: k.key, value: k.value ?? null, readonly: k.readonly })),
+      rows: keys.slice(0, MAX_ROWS).map((k) => ({ component: null, key: k.key, value: secretless(k.key, k.value), readonly: k.readonly })),
       truncated: keys.length > MAX_ROWS,
     };
   }
@@ -115,7 +116,7 @@ async function readReport(
           rows.push({
             component: componentName(data.component),
             key: variableName(data.variable, attribute.type),
-            value: attribute.value ?? null,
+            value: secretless(data.variable.name, attribute.value),
             readonly: attribute.mutability === undefined ? null : attribute.mutability === 'ReadOnly',
           });
         }
@@ -142,6 +143,15 @@ async function readReport(
     clearTimeout(timer);
     release();
   }
+}
+
+/**
+ * A value as the table shows it: the 1.6 AuthorizationKey and the 2.0.1 BasicAuthPassword (which a station should not
+ * report at all) masked, as the inspector masks them.
+ */
+function secretless(name: string, value: string | undefined): string | null {
+  if (value === undefined) return null;
+  return SECRET_CONFIGURATION_KEY.test(name) ? MASK : value;
 }
 
 function componentName(component: { name: string; instance?: string; evse?: { id: number; connectorId?: number } }): string {

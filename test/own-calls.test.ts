@@ -74,12 +74,13 @@ const until = async (condition: () => boolean) => {
 const failure = (promise: Promise<unknown>) => promise.then(() => undefined, (error: unknown) => error as OwnCallError);
 
 describe("the broker's own calls", () => {
-  it("reads a 1.6 station's configuration while the CPMS and the station exchange calls, and the CPMS sees none of it", async () => {
+  it("reads a 1.6 station's configuration, secrets masked, while the CPMS and the station exchange calls, and the CPMS sees none of it", async () => {
     const { cp, client, atStation, atCpms } = await connect('CP-CONF-16', 'ocpp1.6');
     cp.handle('GetConfiguration', async () => ({
       configurationKey: [
         { key: 'HeartbeatInterval', readonly: false, value: '300' },
         { key: 'NumberOfConnectors', readonly: true, value: '2' },
+        { key: 'AuthorizationKey', readonly: false, value: '0011223344556677' }, // a station should not report it
       ],
     }));
     cp.handle('ChangeAvailability', async () => ({ status: 'Accepted' }));
@@ -99,6 +100,7 @@ describe("the broker's own calls", () => {
       rows: [
         { component: null, key: 'HeartbeatInterval', value: '300', readonly: false },
         { component: null, key: 'NumberOfConnectors', value: '2', readonly: true },
+        { component: null, key: 'AuthorizationKey', value: '****', readonly: false },
       ],
     });
     const own = atStation.find((f) => f.dir === 'in' && f.action === 'GetConfiguration')!;
