@@ -3,7 +3,7 @@ import { createRPCError } from 'ocpp-rpc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OwnCallError, type Broker } from '../broker/index.ts';
 import { QUEUE_LIMIT } from '../broker/outbox.ts';
-import { startTestBroker, type TestBroker } from './support/broker.ts';
+import { apiClient, signIn, startTestBroker, type TestBroker } from './support/broker.ts';
 import { startCpms, station, type RpcServerClient, type TestCpms } from './support/ocpp.ts';
 
 let broker: TestBroker;
@@ -333,6 +333,34 @@ describe("the broker's own calls", () => {
     const audit = await broker.api.audit.list.query({ action: 'station.trigger' });
     expect(JSON.stringify(audit)).toContain('station.trigger');
     await cp.close();
+  });
+
+  it("sends 'high' priority calls before the 'normal' ones waiting, each kind first in, first out", async () => {
+    const { cp, atStation } = await connect('CP-PRIO', 'ocpp1.6');
+    const first = gate();
+    cp.handle('GetConfiguration', async () => {
+      await first.opened;
+      return {};
+    });
+    const calls = [proxy.call(tenantId, 'CP-PRIO', 'GetConfiguration', { key: ['first'] })];
+    await until(() => atStation.length === 1);
+    calls.push(proxy.call(tenantId, 'CP-PRIO', 'GetConfiguration', { key: ['normal 1'] }));
+    calls.push(proxy.call(tenantId, 'CP-PRIO', 'GetConfiguration', { key: ['normal 2'] }));
+    calls.push(proxy.call(tenantId, 'CP-PRIO', 'GetConfiguration', { key: ['high'] }, { priority: 'high' }));
+    first.open();
+    await Promise.all(calls);
+    const order = atStation.filter((f) => f.dir === 'in').map((f) => (f.payload as { key: string[] }).key[0]);
+    expect(order).toEqual(['first', 'high', 'normal 1', 'normal 2']);
+    await cp.close();
+  });
+
+  it('lets admins only read a configuration or trigger a message', async () => {
+    await broker.api.users.create.mutate({ username: 'viewer', password: 'a viewer password 123', role: 'viewer' });
+    const viewer = apiClient(broker.server.url, { cookie: await signIn(broker.server.url, 'viewer', 'a viewer password 123') });
+    await expect(viewer.stations.configuration.mutate({ tenantId, identity: 'ANY' })).rejects.toMatchObject({ data: { code: 'FORBIDDEN' } });
+    await expect(viewer.stations.trigger.mutate({ tenantId, identity: 'ANY', message: 'Heartbeat' })).rejects.toMatchObject({
+      data: { code: 'FORBIDDEN' },
+    });
   });
 
   it("shows the broker's own calls and their answers in the inspector, marked origin broker", async () => {
