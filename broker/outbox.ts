@@ -20,18 +20,15 @@ import type { Link } from './session.ts';
  *   a late answer to one that timed out.
  */
 
-/** Why a broker call failed: a stable code, as the broker's refusals have. */
-export type OwnCallFailure =
-  /** The station answered with a CALLERROR: `errorCode` is its OCPP error code. */
-  | 'CALL_ERROR'
-  /** No answer within the call's timeout, or given up because the CPMS's held frames reached their bound. */
-  | 'TIMEOUT'
-  /** The station has no session with the broker. */
-  | 'NOT_CONNECTED'
-  /** The station's session ended before the answer came. */
-  | 'GONE'
-  /** QUEUE_LIMIT calls already wait for this station. */
-  | 'BUSY';
+/**
+ * Why a broker call failed: a stable code, as the broker's refusals have, each documented in broker/README.md.
+ * CALL_ERROR: the station answered with a CALLERROR (`errorCode` is its OCPP error code). TIMEOUT: no answer within the
+ * call's timeout, or given up because the CPMS's held frames reached their bound. NOT_CONNECTED: the station has no
+ * session with the broker. GONE: the station's session ended before the answer came. BUSY: QUEUE_LIMIT calls already
+ * wait for this station.
+ */
+export const OWN_CALL_FAILURES = ['CALL_ERROR', 'TIMEOUT', 'NOT_CONNECTED', 'GONE', 'BUSY'] as const;
+export type OwnCallFailure = (typeof OWN_CALL_FAILURES)[number];
 
 export class OwnCallError extends Error {
   readonly code: OwnCallFailure;
