@@ -47,6 +47,13 @@ export class CallsInFlight {
     return call;
   }
 
+  /** When the most recent call still in flight started (the broker's own calls wait for it: broker/outbox.ts). */
+  newestStartedAt(): number | undefined {
+    let newest: number | undefined;
+    for (const call of this.#calls.values()) newest = call.startedAt; // insertion order is start order
+    return newest;
+  }
+
   /** Forgets calls started before `before` (they were never answered). */
   sweep(before: number): void {
     for (const [id, call] of this.#calls) {

@@ -8,6 +8,7 @@ import type { RouteHooks } from './route.ts';
 import { HandshakeLimiter } from './handshakes.ts';
 import { Keepalive } from './keepalive.ts';
 import { createSession, type Session } from './session.ts';
+import { OwnCallError, type OwnCallOptions, type StationCallClaim } from './outbox.ts';
 import type { StationInfo } from './types.ts';
 import { authenticateStation, upstreamCredentials } from './authenticate.ts';
 import type { Directory, StationCredentials, TenantSecurity, Throttle, ThrottleRule } from './directory.ts';
@@ -22,6 +23,7 @@ export type { PendingCall } from './calls.ts';
 export type { Envelope } from './frame.ts';
 export type { ConnectionEvent } from './events.ts';
 export type { RouteHooks } from './route.ts';
+export { OwnCallError, type OwnCallFailure, type OwnCallOptions, type OutboxEvent, type StationCallClaim } from './outbox.ts';
 export type { StationInfo } from './types.ts';
 
 /**
@@ -74,6 +76,18 @@ export interface Broker {
   count(tenantId?: number): number;
   /** CPMS handshakes in flight now, and stations waiting for one. */
   handshakes(): { inFlight: number; queued: number };
+  /**
+   * The broker's own call to a station (any action, any payload), in the one call slot it shares with the CPMS:
+   * resolves with the station's CALLRESULT payload, rejects with an OwnCallError (CALL_ERROR with the station's error
+   * code, TIMEOUT, NOT_CONNECTED, GONE, BUSY). Neither the call nor its answer reaches the CPMS. broker/outbox.ts.
+   */
+  call(tenantId: number, identity: string, action: string, payload: unknown, options?: OwnCallOptions): Promise<unknown>;
+  /**
+   * Until the returned function is called, the station's calls that `claim` takes (e.g. the NotifyReport frames of the
+   * broker's own GetBaseReport) are answered by the broker with `[3, id, {}]` and never reach the CPMS.
+   * Throws OwnCallError NOT_CONNECTED.
+   */
+  claim(tenantId: number, identity: string, claim: StationCallClaim): () => void;
   /** Closes one station's links; false when it is not connected. */
   disconnect(tenantId: number, identity: string, code: number, reason: string): boolean;
   /** Closes every station link of a tenant; returns how many. */
@@ -264,6 +278,16 @@ export function createBroker(options: BrokerOptions): Broker {
     stations: (tenantId) => ofTenant(tenantId).map((s) => s.info()).sort((a, b) => +b.connectedAt - +a.connectedAt),
     count: (tenantId) => (tenantId === undefined ? sessions.size : ofTenant(tenantId).length),
     handshakes: () => ({ inFlight: handshakes.active, queued: handshakes.queued }),
+    call(tenantId, identity, action, payload, callOptions) {
+      const session = sessions.get(key(tenantId, identity));
+      if (!session) return Promise.reject(new OwnCallError('NOT_CONNECTED', 'That station is not connected'));
+      return session.call(action, payload, callOptions);
+    },
+    claim(tenantId, identity, claim) {
+      const session = sessions.get(key(tenantId, identity));
+      if (!session) throw new OwnCallError('NOT_CONNECTED', 'That station is not connected');
+      return session.outbox.claim(claim);
+    },
     disconnect(tenantId, identity, code, reason) {
       const session = sessions.get(key(tenantId, identity));
       session?.close(code, reason);

@@ -1,4 +1,5 @@
 import type { PendingCall } from './calls.ts';
+import type { OutboxEvent } from './outbox.ts';
 import WebSocket from 'ws';
 import { readEnvelope, type Envelope } from './frame.ts';
 import type { Link, Side } from './session.ts';
@@ -19,12 +20,15 @@ export interface RouteHooks {
    * Every frame that came from `from`, after it was forwarded (or answered). Must not throw or block. `call` is, for
    * a CALL, its entry in the calls in flight (a hook may set its `context`); for a CALLRESULT or CALLERROR, the entry
    * of the call it answers, context included, when that call is known.
-   * `local`: the broker answered the station's call itself, so neither the call nor its answer (observed as coming
-   * from the CPMS's side) crossed to the CPMS.
+   * `local`: the frame never crossed to the CPMS: a station's call the broker answered itself, and that answer
+   * (observed as coming from the CPMS's side); a call the broker made itself (from the CPMS's side) and the station's
+   * answer to it.
    */
   observe?(from: Side, envelope: Envelope, frame: Buffer, call: PendingCall | undefined, local?: boolean): void;
   /** A call that `caller` sent was answered through the broker, `ms` after it went through. */
   answered?(caller: Side, action: string, ms: number): void;
+  /** What became of the broker's own calls, and CPMS frames held meanwhile (broker/outbox.ts): for metrics. */
+  outbox?(event: OutboxEvent): void;
 }
 
 const OPEN = WebSocket.OPEN;
@@ -35,9 +39,10 @@ const TEXT = { binary: false } as const;
  * Forwards one text frame from one link to its partner, untouched, and keeps the counters and
  * the calls in flight of each sender. Nothing here writes to the database.
  *
- * Calls the broker will originate itself toward a station (smart charging) share the CPMS's
- * one-call-at-a-time slot toward it (OCPP-J 2.0.1 §6.4): this is where they will be queued,
- * and where the answers to them will be kept from the CPMS.
+ * The broker's own calls toward the station (broker/outbox.ts) share the CPMS's one-call-at-a-time slot toward it
+ * (OCPP-J 2.0.1 §6.4): while one is out, the CPMS's calls are held there; the station's answers to them, and the
+ * station calls the broker asked for itself (NotifyReport of its own GetBaseReport), stop here and never reach the
+ * CPMS. On the way through, that costs one field check per frame.
  */
 export function forward(from: Link, to: Link, frame: Buffer, hooks: RouteHooks): void {
   const now = Date.now();
@@ -45,21 +50,32 @@ export function forward(from: Link, to: Link, frame: Buffer, hooks: RouteHooks):
   from.lastFrameAt = now;
 
   const envelope = readEnvelope(frame);
-  if (envelope.kind === 'call' && from.side === 'station' && hooks.answer) {
-    // Answered at once, so never in the calls in flight; the entry only carries the hook's context to `observe`.
-    const local: PendingCall = { action: envelope.action, startedAt: now };
-    const reply = hooks.answer(envelope, frame, local);
-    if (reply !== undefined) {
-      from.ws.send(reply);
-      from.framesSent++;
-      if (hooks.observe) {
-        hooks.observe(from.side, envelope, frame, local, true);
-        const answer = Buffer.from(reply);
-        hooks.observe('cpms', readEnvelope(answer), answer, local, true);
-      }
+  const outbox = from.session.outbox;
+  if (from.side === 'cpms') {
+    if (outbox.out !== undefined && outbox.hold(frame, envelope)) return;
+  } else if (envelope.kind === 'call') {
+    if (outbox.claims !== undefined && outbox.claimed(envelope.action, frame)) {
+      answerLocally(from, envelope, frame, `[3,${JSON.stringify(envelope.id)},{}]`, { action: envelope.action, startedAt: now }, hooks);
       return;
     }
+    if (hooks.answer) {
+      // Answered at once, so never in the calls in flight; the entry only carries the hook's context to `observe`.
+      const local: PendingCall = { action: envelope.action, startedAt: now };
+      const reply = hooks.answer(envelope, frame, local);
+      if (reply !== undefined) {
+        answerLocally(from, envelope, frame, reply, local, hooks);
+        return;
+      }
+    }
+  } else if ((envelope.kind === 'result' || envelope.kind === 'error') && outbox.owns(envelope.id)) {
+    outbox.answer(envelope, frame);
+    return;
   }
+  deliver(from, to, frame, envelope, hooks, now);
+}
+
+/** Sends a frame on to `to` (also a held CPMS frame, once released), tracking calls in flight, then observes it. */
+export function deliver(from: Link, to: Link, frame: Buffer, envelope: Envelope, hooks: RouteHooks, now: number): void {
   let call: PendingCall | undefined;
   if (envelope.kind === 'call') {
     call = from.calls.start(envelope.id, envelope.action, now);
@@ -73,4 +89,17 @@ export function forward(from: Link, to: Link, frame: Buffer, hooks: RouteHooks):
     to.framesSent++;
   } // else the partner is closing: this session is ending
   if (hooks.observe) hooks.observe(from.side, envelope, frame, call);
+  // The station answered the CPMS: a broker call waiting for the slot may go now.
+  if (call !== undefined && to.side === 'cpms' && from.session.outbox.queue.length > 0) from.session.outbox.pump();
+}
+
+/** The broker's own answer to a station's call: sent back, observed with the call, and the call never forwarded. */
+function answerLocally(from: Link, envelope: Envelope, frame: Buffer, reply: string, local: PendingCall, hooks: RouteHooks): void {
+  from.ws.send(reply);
+  from.framesSent++;
+  if (hooks.observe) {
+    hooks.observe(from.side, envelope, frame, local, true);
+    const answer = Buffer.from(reply);
+    hooks.observe('cpms', readEnvelope(answer), answer, local, true);
+  }
 }

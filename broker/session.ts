@@ -3,7 +3,10 @@ import WebSocket from 'ws';
 import { CallsInFlight } from './calls.ts';
 import { CloseCode, closeCodeOfError, partnerCloseCode } from './close-codes.ts';
 import type { Keepalive } from './keepalive.ts';
-import { forward, type RouteHooks } from './route.ts';
+import { Outbox, type OutboxEvent, type OwnCallOptions } from './outbox.ts';
+import { deliver, forward, type RouteHooks } from './route.ts';
+import type { Envelope } from './frame.ts';
+import type { PendingCall } from './calls.ts';
 import type { StationInfo } from './types.ts';
 
 export type Side = 'station' | 'cpms';
@@ -41,6 +44,13 @@ export interface Session {
   /** Ends both links at once, without a close handshake. */
   terminate(): void;
   info(): StationInfo;
+  /**
+   * Sends the broker's own call to the station, in the slot it shares with the CPMS (broker/outbox.ts); resolves with
+   * the CALLRESULT's payload, rejects with an OwnCallError.
+   */
+  call(action: string, payload: unknown, options?: OwnCallOptions): Promise<unknown>;
+  /** The broker's own calls and what it answers itself on this session. */
+  readonly outbox: Outbox;
   /** Resolves once both sockets are closed and nothing of the session is left, with who closed and how. */
   readonly closed: Promise<SessionEnd>;
 }
@@ -96,6 +106,7 @@ class SessionState implements Session {
   readonly station: Link;
   readonly cpms: Link;
   readonly hooks: RouteHooks;
+  readonly outbox: Outbox;
   closedBy: { side: Side | 'broker'; code: number; reason: string } | undefined;
   readonly #log: Logger;
   readonly #keepalive: Keepalive;
@@ -118,6 +129,7 @@ class SessionState implements Session {
     this.cpms = link('cpms', options.cpms, this);
     this.station.partner = this.cpms;
     this.cpms.partner = this.station;
+    this.outbox = new Outbox(this);
     for (const self of [this.station, this.cpms]) {
       self.ws.on('message', onMessage);
       self.ws.on('pong', onPong);
@@ -158,6 +170,24 @@ class SessionState implements Session {
     };
   }
 
+  call(action: string, payload: unknown, options?: OwnCallOptions): Promise<unknown> {
+    return this.outbox.call(action, payload, options);
+  }
+
+  /** The outbox's own frames, observed as coming from the broker (`local`): the inspector shows them so. */
+  observeOwn(from: Side, envelope: Envelope, frame: Buffer, call: PendingCall): void {
+    this.hooks.observe?.(from, envelope, frame, call, true);
+  }
+
+  /** A CPMS frame the outbox held, on its way to the station now. */
+  release(frame: Buffer, envelope: Envelope): void {
+    deliver(this.cpms, this.station, frame, envelope, this.hooks, Date.now());
+  }
+
+  event(event: OutboxEvent): void {
+    this.hooks.outbox?.(event);
+  }
+
   /** Called by the keepalive timer: pings each open link, drops one that missed MISSED_PONGS_LIMIT pongs. */
   keepalive(now: number): void {
     for (const self of [this.station, this.cpms]) {
@@ -189,6 +219,7 @@ class SessionState implements Session {
       durationMs: Date.now() - this.connectedAt,
     };
     this.#end = end;
+    this.outbox.close();
     this.#keepalive.delete(this);
     this.#log.info(
       { event: 'connection.closed', ...this.#who(), ...end, framesIn: this.station.framesReceived, framesOut: this.station.framesSent },
@@ -232,6 +263,7 @@ function onClose(this: WebSocket, code: number, reasonBytes: Buffer): void {
   const self = (this as LinkedSocket)[LINK];
   const reason = reasonBytes.toString();
   self.session.closedBy ??= { side: self.side, code, reason };
+  self.session.outbox.close(); // the station cannot answer any more; nothing held has anywhere to go
   closeLink(self.partner, partnerCloseCode(self.failedWith ?? code, self.side), reason);
   if (self.partner.ws.readyState === WebSocket.CLOSED) self.session.finish();
 }

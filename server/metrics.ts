@@ -104,6 +104,28 @@ export function createMetrics(sources: { broker: () => Broker; observationsPendi
     callSeries.set(key, series);
     return series;
   };
+  const ownCalls = new Counter({
+    name: 'ocpp_broker_own_calls_total',
+    help: "The broker's own calls to stations, by action and outcome (result, or the OwnCallError code)",
+    labelNames: ['action', 'outcome'],
+    registers: [registry],
+  });
+  let heldFrames = 0;
+  new Counter({
+    name: 'ocpp_broker_cpms_frames_held_total',
+    help: "CPMS calls held back from a station while one of the broker's own calls to it was out",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(heldFrames);
+    },
+  });
+  const ownCallsGivenUp = new Counter({
+    name: 'ocpp_broker_own_calls_given_up_total',
+    help: "The broker's own calls given up because the CPMS sent more than the broker holds while one is out",
+    labelNames: ['action'],
+    registers: [registry],
+  });
 
   return {
     registry,
@@ -114,6 +136,11 @@ export function createMetrics(sources: { broker: () => Broker; observationsPendi
       },
       answered(caller, action, ms) {
         callSeriesOf(caller, action).observe(ms / 1000);
+      },
+      outbox(event) {
+        if (event.kind === 'held') heldFrames++;
+        else if (event.kind === 'given_up') ownCallsGivenUp.inc({ action: event.action });
+        else ownCalls.inc({ action: event.action, outcome: event.outcome });
       },
     } satisfies RouteHooks,
     /** What becomes of captured frames (server/observers/writer.ts). */
@@ -147,6 +174,10 @@ export function combineHooks(first: RouteHooks, second: RouteHooks): RouteHooks 
     observe(from, envelope, frame, call, local) {
       first.observe?.(from, envelope, frame, call, local);
       second.observe?.(from, envelope, frame, call, local);
+    },
+    outbox(event) {
+      first.outbox?.(event);
+      second.outbox?.(event);
     },
     answered(caller, action, ms) {
       first.answered?.(caller, action, ms);

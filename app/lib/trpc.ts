@@ -47,3 +47,4 @@ export type InspectedFrame = Outputs['inspector']['frames'][number];
 export type SiteLive = Outputs['sites']['get'];
 export type Site = SiteLive['site'];
 export type SiteLoad = Outputs['sites']['load'];
+export type StationConfiguration = Outputs['stations']['configuration'];

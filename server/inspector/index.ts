@@ -233,6 +233,7 @@ export function createInspector(overrides: Partial<InspectorLimits> = {}) {
       return {
         answer: inner.answer,
         answered: inner.answered,
+        outbox: inner.outbox,
         observe(from, envelope, frame, call, local) {
           try {
             if (!log || log.removed) log = logOf(key);

@@ -23,7 +23,7 @@ const MAX_DEPTH = 32;
 
 const BADGE_KEYS = new Set(['idTag', 'parentIdTag', 'idToken', 'additionalIdToken']);
 const SECRET_KEY = /password|secret|^simpin$/i;
-const SECRET_CONFIGURATION_KEY = /^(authorizationkey|basicauthpassword)$/i;
+export const SECRET_CONFIGURATION_KEY = /^(authorizationkey|basicauthpassword)$/i;
 
 /** "04A1B2C3D4" → "04A1****"; ids shorter than 8 characters → "****". The mask does not tell the id's length. */
 export function maskBadge(id: string): string {
