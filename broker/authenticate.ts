@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { usesPassword } from '../contract/index.ts';
 import { clientCertificateProblem } from './client-certificate.ts';
 import type { Directory, StationCredentials, TenantSecurity } from './directory.ts';
 import { Refusal } from './refusals.ts';
@@ -31,7 +32,7 @@ export async function authenticateStation(
 
   if (!station && !tenant.allowUnknownStations) throw new Refusal('UNKNOWN_STATION');
 
-  if (profile === 1 || profile === 2) {
+  if (usesPassword(profile)) {
     const credentials = readBasic(req.headers.authorization);
     if (!credentials) throw new Refusal('UNAUTHENTICATED', 'Basic auth is required', undefined, CHALLENGE);
     if (credentials.username !== identity) throw new Refusal('UNAUTHENTICATED', 'the username is not the identity', undefined, CHALLENGE);
@@ -88,7 +89,7 @@ export function upstreamCredentials(
   const headers: Record<string, string> = {};
   if (tenant.cpmsAuth === 'passthrough') {
     if (req.headers.authorization !== undefined) headers.authorization = req.headers.authorization;
-  } else if (tenant.cpmsProfile === 1 || tenant.cpmsProfile === 2) {
+  } else if (usesPassword(tenant.cpmsProfile)) {
     const password = station && directory.cpmsPassword(station.id);
     if (!password) throw new Refusal('CPMS_CREDENTIALS_MISSING', 'no CPMS password is stored for this station');
     headers.authorization = `Basic ${Buffer.concat([Buffer.from(`${identity}:`), password]).toString('base64')}`;

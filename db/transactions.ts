@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { badgeMatchKey } from './badge-key.ts';
+import { badgeMatchKey } from '../contract/index.ts';
 
 /**
  * The observation writer's half of the database: plain better-sqlite3 statements, each prepared once, so that the

@@ -9,8 +9,8 @@ import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
 const index = path.join(root, 'build', 'ui', 'index.html');
-/** What the UI is built from. db/validation.ts is bundled for the forms, and derives from db/schema.ts and db/badges.ts. */
-const sources = ['app', 'static', 'svelte.config.js', 'vite.config.ts', 'db/validation.ts', 'db/badges.ts', 'db/schema.ts'];
+/** What the UI is built from: its own files, and the contract (contract/) that its forms share with the API. */
+const sources = ['app', 'static', 'svelte.config.js', 'vite.config.ts', 'contract'];
 
 /** The newest modification time under `entry`; directories count too, so that deleting a file is a change. */
 function newest(entry: string): number {

@@ -29,7 +29,7 @@ const pinnedNode = path.join(root, 'node_modules', 'node', 'bin', 'node');
 /** Node's sentinel that tells a binary it carries a SEA blob. */
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 /** What the executable is made of, besides build/ui (rebuilt when stale, then compared by its index.html). */
-const sources = ['server', 'broker', 'db', 'package.json', 'package-lock.json', 'scripts/package.ts'];
+const sources = ['server', 'broker', 'db', 'contract', 'package.json', 'package-lock.json', 'scripts/package.ts'];
 
 const started = performance.now();
 const elapsed = () => `${((performance.now() - started) / 1000).toFixed(1)} s`;

@@ -64,7 +64,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const startedAt = Date.now();
 
   const releaseDataDir = lockDataDir(config.dataDir);
-  const store = openDatabase(path.join(config.dataDir, 'broker.db'), paths.migrations);
+  const store = openDatabase(path.join(config.dataDir, 'broker.db'), paths.migrations, paths.nativeBinding);
   if (store.backupBeforeMigrating) {
     log.info({ event: 'db.migrated', backup: store.backupBeforeMigrating }, 'database migrated; the version before is kept');
   }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import pkg from '../package.json' with { type: 'json' };
 import { countAdmins, createUser, endSessionsAndTokensOf, findLogin, updateUser, appendAudit } from '../db/accounts.ts';
 import { openDatabase } from '../db/index.ts';
-import { passwordSchema, usernameSchema } from '../db/validation.ts';
+import { passwordSchema, usernameSchema } from '../contract/index.ts';
 import { startServer } from './app.ts';
 import { hashPassword } from './auth/password.ts';
 import { backup, restore } from './backup.ts';
@@ -154,7 +154,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     }
     case 'migrate': {
       need(0, 'migrate [options]');
-      const store = openDatabase(files.database, paths.migrations);
+      const store = openDatabase(files.database, paths.migrations, paths.nativeBinding);
       store.close();
       console.log(store.backupBeforeMigrating ? `Migrated; the database before is kept as ${store.backupBeforeMigrating}` : 'The database is up to date');
       return 0;
@@ -167,7 +167,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
       const username = usernameSchema.safeParse(name);
       if (!username.success) throw new ConfigError(`The username: ${username.error.issues[0]!.message}`);
       const passwordHash = await hashPassword(await readPassword(env));
-      const store = openDatabase(files.database, paths.migrations);
+      const store = openDatabase(files.database, paths.migrations, paths.nativeBinding);
       try {
         const existing = findLogin(store.db, username.data);
         if (action === 'create') {

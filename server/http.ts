@@ -14,7 +14,7 @@ import { actorName, authenticate } from './auth/actor.ts';
 import { backup } from './backup.ts';
 import { paths } from './paths.ts';
 import { appRouter } from './routers/index.ts';
-import { MAX_BATCH_SIZE } from './routers/limits.ts';
+import { MAX_BATCH_SIZE } from '../contract/index.ts';
 import { contentSecurityPolicy, setSecurityHeaders } from './security-headers.ts';
 import { createContext, type Services } from './trpc.ts';
 

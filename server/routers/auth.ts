@@ -1,7 +1,7 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { appendAudit, countAdmins, createUser, endSessionsAndTokensOf, removeSession, updateUser } from '../../db/accounts.ts';
-import { credentialsSchema, passwordSchema } from '../../db/validation.ts';
+import { credentialsSchema, passwordSchema } from '../../contract/index.ts';
 import { clearedSessionCookie, sessionCookie, startSession } from '../auth/actor.ts';
 import { hashPassword } from '../auth/password.ts';
 import { isOwnHost, ownHostNames } from '../own-host.ts';

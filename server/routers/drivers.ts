@@ -11,7 +11,7 @@ import {
   type DriverView,
 } from '../../db/drivers.ts';
 import { getTenant, type TenantView } from '../../db/tenants.ts';
-import { BADGE_MAX_LENGTH, badgeLimit, driverCreateSchema, driverUpdateSchema, showBadge } from '../../db/validation.ts';
+import { BADGE_MAX_LENGTH, badgeLimit, driverCreateSchema, driverUpdateSchema, showBadge } from '../../contract/index.ts';
 import { exportDriverCsv } from '../drivers/csv.ts';
 import { driverImportJob, runningDriverImport, startDriverImport } from '../drivers/import.ts';
 import { adminProcedure, audit, router, viewerProcedure, type Context } from '../trpc.ts';

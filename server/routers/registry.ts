@@ -9,7 +9,7 @@ import {
   type StationView,
 } from '../../db/stations.ts';
 import { getTenant } from '../../db/tenants.ts';
-import { stationCreateSchema, stationPasswordSchema } from '../../db/validation.ts';
+import { stationCreateSchema, stationPasswordSchema } from '../../contract/index.ts';
 import { hashStationPassword, stationPasswordKey } from '../auth/station-password.ts';
 import { sealContext } from '../directory.ts';
 import { adminProcedure, audit, router, viewerProcedure, type Context } from '../trpc.ts';

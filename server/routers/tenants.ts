@@ -9,7 +9,7 @@ import {
   type TenantView,
 } from '../../db/tenants.ts';
 import { badgesLongerThan } from '../../db/badges.ts';
-import { badgeLimit, showBadge, tenantCreateSchema, tenantSecuritySchema, tenantUpdateSchema } from '../../db/validation.ts';
+import { badgeLimit, showBadge, tenantCreateSchema, tenantSecuritySchema, tenantUpdateSchema } from '../../contract/index.ts';
 import { listStations } from '../../db/stations.ts';
 import { TestBusyError } from '../cpms-test.ts';
 import { pointsAtBroker } from '../own-host.ts';

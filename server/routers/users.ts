@@ -1,7 +1,7 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { countAdmins, createUser, endSessionsAndTokensOf, getUser, listUsers, removeUser, updateUser, type UserView } from '../../db/accounts.ts';
-import { userCreateSchema, userUpdateSchema } from '../../db/validation.ts';
+import { userCreateSchema, userUpdateSchema } from '../../contract/index.ts';
 import { hashPassword } from '../auth/password.ts';
 import { adminProcedure, audit, router } from '../trpc.ts';
 import { orBusy } from './password-checks.ts';
