@@ -7,7 +7,11 @@ import { z } from 'zod';
 
 export const IDENTITY_MAX_LENGTH = 48;
 
-const FORBIDDEN = /[\u0000-\u001f\u007f]/;
+/**
+ * Control characters (C0, DEL, C1) and the bidirectional overrides and isolates (U+202A-U+202E, U+2066-U+2069),
+ * which would make an identity look like another in logs and in the UI.
+ */
+const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/u;
 
 /**
  * Why an identity can never connect, or undefined: at most 48 characters and no ":" (OCPP-J 2.0.1 §3.1.1: the
@@ -17,18 +21,37 @@ export function identityProblem(identity: string): string | undefined {
   if (identity === '') return 'the identity is empty';
   if ([...identity].length > IDENTITY_MAX_LENGTH) return `the identity is longer than ${IDENTITY_MAX_LENGTH} characters`;
   if (identity.includes(':')) return 'the identity contains ":"';
-  if (FORBIDDEN.test(identity)) return 'the identity contains control characters';
+  if (FORBIDDEN.test(identity)) return 'the identity contains control characters or bidirectional overrides';
   return undefined;
 }
 
+/** Characters legal in an identity once percent-encoded in the URL, which many stations send unencoded. */
+const OFTEN_UNENCODED = [' ', '/', '?', '#', '%'] as const;
+
+/**
+ * A warning, not a refusal, for an identity a station may fail to reach the broker with: it must percent-encode
+ * these characters in its URL, and many stations do not.
+ */
+export function identityWarning(identity: string): string | undefined {
+  const found = OFTEN_UNENCODED.filter((c) => identity.includes(c));
+  if (found.length === 0) return undefined;
+  const shown = found.map((c) => (c === ' ' ? 'a space' : `"${c}"`)).join(', ');
+  return `The identity contains ${shown}: stations must send it percent-encoded in the URL (${found.map(encodeURIComponent).join(' ')}), and many do not`;
+}
+
+/** A registry identity: trimmed, then the broker's own rule, with its message. */
+export const identitySchema = z
+  .string()
+  .trim()
+  .min(1, 'Required')
+  .superRefine((identity, ctx) => {
+    const problem = identityProblem(identity);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem.charAt(0).toUpperCase() + problem.slice(1) });
+  });
+
 export const stationCreateSchema = z.object({
   tenantId: z.number().int().positive(),
-  identity: z
-    .string()
-    .trim()
-    .min(1, 'Required')
-    .refine((id) => [...id].length <= 48, 'At most 48 characters')
-    .refine((id) => !id.includes(':'), 'No ":"'),
+  identity: identitySchema,
   description: z.string().trim().max(200, 'At most 200 characters').default(''),
 });
 

@@ -9,7 +9,7 @@ import {
   type StationView,
 } from '../../db/stations.ts';
 import { getTenant } from '../../db/tenants.ts';
-import { stationCreateSchema, stationPasswordSchema } from '../../contract/index.ts';
+import { identityWarning, stationCreateSchema, stationPasswordSchema } from '../../contract/index.ts';
 import { hashStationPassword, stationPasswordKey } from '../auth/station-password.ts';
 import { sealContext } from '../directory.ts';
 import { adminProcedure, audit, router, viewerProcedure, type Context } from '../trpc.ts';
@@ -40,7 +40,8 @@ export const registryRouter = router({
     try {
       const station = createStation(ctx.db, input);
       audit(ctx, 'station.create', target(ctx, station), { after: station });
-      return station;
+      // Registered all the same: the identity is legal, but stations that do not percent-encode it will not reach it.
+      return { ...station, warning: identityWarning(station.identity) ?? null };
     } catch (error) {
       if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
         throw new TRPCError({ code: 'CONFLICT', message: `"${input.identity}" is registered already` });
