@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import WebSocket, { WebSocketServer } from 'ws';
-import { CloseCode } from './close-codes.ts';
+import { CloseCode, type CloseReason } from './close-codes.ts';
 import { Refusal } from './refusals.ts';
 import type { RouteHooks } from './route.ts';
 import { HandshakeLimiter } from './handshakes.ts';
@@ -75,9 +75,9 @@ export interface Broker {
   /** CPMS handshakes in flight now, and stations waiting for one. */
   handshakes(): { inFlight: number; queued: number };
   /** Closes one station's links; false when it is not connected. */
-  disconnect(tenantId: number, identity: string, code: number, reason: string): boolean;
+  disconnect(tenantId: number, identity: string, why: CloseReason): boolean;
   /** Closes every station link of a tenant; returns how many. */
-  disconnectTenant(tenantId: number, code: number, reason: string): number;
+  disconnectTenant(tenantId: number, why: CloseReason): number;
   /** Refuses new stations (503), closes every link with 1001 and waits, ending what is left after `timeoutMs`. */
   close(timeoutMs: number): Promise<void>;
 }
@@ -264,14 +264,14 @@ export function createBroker(options: BrokerOptions): Broker {
     stations: (tenantId) => ofTenant(tenantId).map((s) => s.info()).sort((a, b) => +b.connectedAt - +a.connectedAt),
     count: (tenantId) => (tenantId === undefined ? sessions.size : ofTenant(tenantId).length),
     handshakes: () => ({ inFlight: handshakes.active, queued: handshakes.queued }),
-    disconnect(tenantId, identity, code, reason) {
+    disconnect(tenantId, identity, why) {
       const session = sessions.get(key(tenantId, identity));
-      session?.close(code, reason);
+      session?.close(why.code, why.reason);
       return session !== undefined;
     },
-    disconnectTenant(tenantId, code, reason) {
+    disconnectTenant(tenantId, why) {
       const affected = ofTenant(tenantId);
-      for (const session of affected) session.close(code, reason);
+      for (const session of affected) session.close(why.code, why.reason);
       return affected.length;
     },
     async close(timeoutMs) {

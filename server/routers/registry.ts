@@ -13,6 +13,7 @@ import { identityWarning, stationCreateSchema, stationPasswordSchema } from '../
 import { hashStationPassword, stationPasswordKey } from '../auth/station-password.ts';
 import { sealContext } from '../directory.ts';
 import { adminProcedure, audit, router, viewerProcedure, type Context } from '../trpc.ts';
+import { CloseReason } from '../../broker/close-codes.ts';
 
 const byId = z.object({ id: z.number().int().positive() });
 
@@ -95,7 +96,7 @@ export const registryRouter = router({
 
   remove: adminProcedure.input(byId).mutation(({ ctx, input }) => {
     const before = found(getStation(ctx.db, input.id));
-    ctx.broker.disconnect(before.tenantId, before.identity, 1000, 'Station removed from the registry');
+    ctx.broker.disconnect(before.tenantId, before.identity, CloseReason.STATION_REMOVED);
     removeStation(ctx.db, input.id);
     audit(ctx, 'station.remove', target(ctx, before), { before });
     return { id: input.id };

@@ -14,6 +14,7 @@ import { listStations } from '../../db/stations.ts';
 import { TestBusyError } from '../cpms-test.ts';
 import { pointsAtBroker } from '../own-host.ts';
 import { adminProcedure, audit, router, viewerProcedure, type Context } from '../trpc.ts';
+import { CloseReason } from '../../broker/close-codes.ts';
 
 /** The identity a CPMS test uses when the tenant has no registered station. */
 const TEST_IDENTITY = 'broker-test';
@@ -124,9 +125,9 @@ export const tenantsRouter = router({
     const after = found(updateTenant(ctx.db, input));
     audit(ctx, 'tenant.update', `tenant:${after.slug}`, { before, after });
     if (before.enabled && !after.enabled) {
-      ctx.broker.disconnectTenant(after.id, 1000, 'Tenant disabled');
+      ctx.broker.disconnectTenant(after.id, CloseReason.TENANT_DISABLED);
     } else if (RECONNECT_ON.some((key) => before[key] !== after[key])) {
-      ctx.broker.disconnectTenant(after.id, 1012, 'Tenant settings changed');
+      ctx.broker.disconnectTenant(after.id, CloseReason.TENANT_SETTINGS_CHANGED);
     }
     return after;
   }),
@@ -143,7 +144,7 @@ export const tenantsRouter = router({
           message: `${connected} station(s) are connected; remove with force to disconnect them`,
         });
       }
-      ctx.broker.disconnectTenant(input.id, 1000, 'Tenant removed');
+      ctx.broker.disconnectTenant(input.id, CloseReason.TENANT_REMOVED);
       removeTenant(ctx.db, input.id);
       audit(ctx, 'tenant.remove', `tenant:${before.slug}`, { before });
       return { id: input.id };
