@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 
 /**
  * One connection to the SQLite file (created when needed), set up as every connection of the broker is: WAL, foreign
- * keys, a busy timeout, and readable by the broker's user only (0600, its directory 0700). Without the ORM: the observation writer's thread uses this alone (db/transactions.ts).
+ * keys, a busy timeout, and readable by the broker's user only (0600, its directory 0700). Without the ORM: the observation writer's thread uses this alone (db/observations.ts).
  * `nativeBinding`: better-sqlite3's addon when it is not where the package looks (the single executable,
  * server/paths.ts); the database layer does not know where files live.
  */

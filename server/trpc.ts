@@ -3,7 +3,7 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import type { Logger } from 'pino';
 import { z, ZodError } from 'zod';
 import type { Broker } from '../broker/index.ts';
-import { appendAudit } from '../db/accounts.ts';
+import { appendAudit } from '../db/audit.ts';
 import type { Db } from '../db/index.ts';
 import { actorName, authenticate, type Actor } from './auth/actor.ts';
 import type { Sealer } from './auth/seal.ts';

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { appendAudit, countAdmins, createUser } from '../../db/accounts.ts';
+import { countAdmins, createUser } from '../../db/users.ts';
+import { appendAudit } from '../../db/audit.ts';
 import type { Db } from '../../db/index.ts';
 import type { Config } from '../config.ts';
 import { hashPassword } from './password.ts';

@@ -1,4 +1,4 @@
-import type { SampleRow } from '../../db/transactions.ts';
+import type { SampleRow } from '../../db/observations.ts';
 import type { MeterValue16, MeterValue201 } from './payloads.ts';
 
 /** One measurement, as stored: energy in Wh, power in W, current in A, voltage in V. */

@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openSqlite } from '../../db/sqlite.ts';
-import { createObservationStore, type Failure, type Observation } from '../../db/transactions.ts';
+import { createObservationStore, type Failure, type Observation } from '../../db/observations.ts';
 import { read, type Captured, type SkipReason } from './read.ts';
 import { paths } from '../paths.ts';
 

@@ -1,6 +1,7 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
-import { appendAudit, countAdmins, createUser, endSessionsAndTokensOf, removeSession, updateUser } from '../../db/accounts.ts';
+import { countAdmins, createUser, endSessionsAndTokensOf, removeSession, updateUser } from '../../db/users.ts';
+import { appendAudit } from '../../db/audit.ts';
 import { credentialsSchema, passwordSchema } from '../../contract/index.ts';
 import { clearedSessionCookie, sessionCookie, startSession } from '../auth/actor.ts';
 import { hashPassword } from '../auth/password.ts';

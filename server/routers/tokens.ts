@@ -1,6 +1,6 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
-import { createToken, digest, getToken, listTokens, revokeToken } from '../../db/accounts.ts';
+import { createToken, digest, getToken, listTokens, revokeToken } from '../../db/users.ts';
 import { tokenCreateSchema } from '../../contract/index.ts';
 import { newApiToken } from '../auth/actor.ts';
 import { adminProcedure, audit, router } from '../trpc.ts';

@@ -1,6 +1,6 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
-import { countAdmins, createUser, endSessionsAndTokensOf, getUser, listUsers, removeUser, updateUser, type UserView } from '../../db/accounts.ts';
+import { countAdmins, createUser, endSessionsAndTokensOf, getUser, listUsers, removeUser, updateUser, type UserView } from '../../db/users.ts';
 import { userCreateSchema, userUpdateSchema } from '../../contract/index.ts';
 import { hashPassword } from '../auth/password.ts';
 import { adminProcedure, audit, audited, found as foundOr, router } from '../trpc.ts';

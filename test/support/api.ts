@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { createBroker } from '../../broker/index.ts';
-import { createUser } from '../../db/accounts.ts';
+import { createUser } from '../../db/users.ts';
 import { openDatabase } from '../../db/index.ts';
 import type { Role } from '../../db/schema.ts';
 import { startSession, SESSION_COOKIE } from '../../server/auth/actor.ts';
