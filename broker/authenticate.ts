@@ -34,15 +34,15 @@ export async function authenticateStation(
 
   if (usesPassword(profile)) {
     const credentials = readBasic(req.headers.authorization);
-    if (!credentials) throw new Refusal('UNAUTHENTICATED', 'Basic auth is required', undefined, CHALLENGE);
-    if (credentials.username !== identity) throw new Refusal('UNAUTHENTICATED', 'the username is not the identity', undefined, CHALLENGE);
+    if (!credentials) throw new Refusal('UNAUTHENTICATED', { detail: 'Basic auth is required', headers: CHALLENGE });
+    if (credentials.username !== identity) throw new Refusal('UNAUTHENTICATED', { detail: 'the username is not the identity', headers: CHALLENGE });
     if (station?.passwordHash) {
       const valid = await directory.checkPassword({ ...station, passwordHash: station.passwordHash }, credentials.password);
-      if (valid === 'busy') throw new Refusal('BUSY', undefined, undefined, { 'Retry-After': String(BUSY_RETRY_AFTER_SECONDS) });
-      if (!valid) throw new Refusal('UNAUTHENTICATED', 'wrong password', undefined, CHALLENGE);
+      if (valid === 'busy') throw new Refusal('BUSY', { headers: { 'Retry-After': String(BUSY_RETRY_AFTER_SECONDS) } });
+      if (!valid) throw new Refusal('UNAUTHENTICATED', { detail: 'wrong password', headers: CHALLENGE });
     } else if (!(station === undefined && tenant.cpmsAuth === 'passthrough')) {
       // Only an unregistered station whose credentials go on to the CPMS may be left for the CPMS to judge.
-      throw new Refusal('UNAUTHENTICATED', 'no password is set for this station', undefined, CHALLENGE);
+      throw new Refusal('UNAUTHENTICATED', { detail: 'no password is set for this station', headers: CHALLENGE });
     }
   }
 

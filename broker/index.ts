@@ -200,7 +200,7 @@ export function createBroker(options: BrokerOptions): Broker {
   async function authenticate(req: IncomingMessage, request: UpgradeRequest, station: StationCredentials | undefined) {
     const attempt = options.authThrottle.take(stationAuthRules(request, station !== undefined));
     if (!attempt.ok) {
-      throw new Refusal('THROTTLED', undefined, undefined, { 'Retry-After': String(Math.ceil(attempt.retryAfterMs / 1000)) });
+      throw new Refusal('THROTTLED', { headers: { 'Retry-After': String(Math.ceil(attempt.retryAfterMs / 1000)) } });
     }
     try {
       await authenticateStation(req, request.tenant, request.identity, station, options.directory);
