@@ -7,3 +7,4 @@ export * from './accounts.ts';
 export * from './drivers.ts';
 export * from './stations.ts';
 export * from './tenants.ts';
+export * from './samples.ts';
