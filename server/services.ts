@@ -4,7 +4,7 @@ import type { RouteHooks } from '../broker/route.ts';
 import type { Db } from '../db/index.ts';
 import type { Sealer } from './auth/seal.ts';
 import { SignInThrottle } from './auth/login-throttle.ts';
-import { AttemptThrottle } from './auth/throttle.ts';
+import { AttemptThrottle } from '../broker/throttle.ts';
 import type { Config } from './config.ts';
 import { createConnectionLog } from './connections.ts';
 import { createCpmsTester } from './cpms-test.ts';
