@@ -41,10 +41,14 @@ describe('an admin change and its audit row', () => {
     expect((await api.drivers.list({ tenantId: tenant.id })).drivers).toEqual([expect.objectContaining({ email: 'a@example.com', blocked: false })]);
   });
 
-  it('are one transaction for users', async () => {
+  it('are one transaction for users and API tokens', async () => {
+    const token = await api.tokens.create({ name: 'script' });
     breakTheAuditLog();
     await expect(api.users.create({ username: 'bob', password: 'a password long enough', role: 'viewer' })).rejects.toThrow(/audit log unavailable/);
+    await expect(api.tokens.create({ name: 'another' })).rejects.toThrow(/audit log unavailable/);
+    await expect(api.tokens.revoke({ id: token.id })).rejects.toThrow(/audit log unavailable/);
     expect((await api.users.list()).map((u) => u.username)).toEqual(['root']);
+    expect(await api.tokens.list()).toEqual([expect.objectContaining({ name: 'script', revokedAt: null })]);
   });
 
   it('turns a unique index into CONFLICT with its message, inside the transaction', async () => {
