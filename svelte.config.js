@@ -18,7 +18,7 @@ export default {
     typescript: {
       // The generated tsconfig covers the UI and tests; the server, proxy, database and scripts are TypeScript too.
       config: (config) => {
-        config.include.push('../server/**/*.ts', '../broker/**/*.ts', '../db/**/*.ts', '../scripts/**/*.ts', '../*.config.ts');
+        config.include.push('../server/**/*.ts', '../broker/**/*.ts', '../db/**/*.ts', '../contract/**/*.ts', '../scripts/**/*.ts', '../*.config.ts');
       },
     },
   },

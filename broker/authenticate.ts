@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { usesPassword } from '../contract/index.ts';
 import { clientCertificateProblem } from './client-certificate.ts';
 import type { Directory, StationCredentials, TenantSecurity } from './directory.ts';
 import { Refusal } from './refusals.ts';
@@ -31,17 +32,17 @@ export async function authenticateStation(
 
   if (!station && !tenant.allowUnknownStations) throw new Refusal('UNKNOWN_STATION');
 
-  if (profile === 1 || profile === 2) {
+  if (usesPassword(profile)) {
     const credentials = readBasic(req.headers.authorization);
-    if (!credentials) throw new Refusal('UNAUTHENTICATED', 'Basic auth is required', undefined, CHALLENGE);
-    if (credentials.username !== identity) throw new Refusal('UNAUTHENTICATED', 'the username is not the identity', undefined, CHALLENGE);
+    if (!credentials) throw new Refusal('UNAUTHENTICATED', { detail: 'Basic auth is required', headers: CHALLENGE });
+    if (credentials.username !== identity) throw new Refusal('UNAUTHENTICATED', { detail: 'the username is not the identity', headers: CHALLENGE });
     if (station?.passwordHash) {
       const valid = await directory.checkPassword({ ...station, passwordHash: station.passwordHash }, credentials.password);
-      if (valid === 'busy') throw new Refusal('BUSY', undefined, undefined, { 'Retry-After': String(BUSY_RETRY_AFTER_SECONDS) });
-      if (!valid) throw new Refusal('UNAUTHENTICATED', 'wrong password', undefined, CHALLENGE);
+      if (valid === 'busy') throw new Refusal('BUSY', { headers: { 'Retry-After': String(BUSY_RETRY_AFTER_SECONDS) } });
+      if (!valid) throw new Refusal('UNAUTHENTICATED', { detail: 'wrong password', headers: CHALLENGE });
     } else if (!(station === undefined && tenant.cpmsAuth === 'passthrough')) {
       // Only an unregistered station whose credentials go on to the CPMS may be left for the CPMS to judge.
-      throw new Refusal('UNAUTHENTICATED', 'no password is set for this station', undefined, CHALLENGE);
+      throw new Refusal('UNAUTHENTICATED', { detail: 'no password is set for this station', headers: CHALLENGE });
     }
   }
 
@@ -88,7 +89,7 @@ export function upstreamCredentials(
   const headers: Record<string, string> = {};
   if (tenant.cpmsAuth === 'passthrough') {
     if (req.headers.authorization !== undefined) headers.authorization = req.headers.authorization;
-  } else if (tenant.cpmsProfile === 1 || tenant.cpmsProfile === 2) {
+  } else if (usesPassword(tenant.cpmsProfile)) {
     const password = station && directory.cpmsPassword(station.id);
     if (!password) throw new Refusal('CPMS_CREDENTIALS_MISSING', 'no CPMS password is stored for this station');
     headers.authorization = `Basic ${Buffer.concat([Buffer.from(`${identity}:`), password]).toString('base64')}`;

@@ -42,18 +42,19 @@ export interface Directory {
   authenticationFailed(failure: { tenant: string; identity: string; remoteAddress: string; reason: string }): void;
 }
 
-/** At most `limit` attempts under `key` in any `windowMs`. */
+/** At most `limit` attempts under `key` in any `windowMs` (a sliding window). */
 export interface ThrottleRule {
   key: string;
   limit: number;
   windowMs: number;
 }
 
+/** What a granted attempt holds: one slot under each of its rules, until it is given back. */
 export interface ThrottleSlot {
   readonly taken: readonly { key: string; at: number }[];
 }
 
-/** Station authentication attempts, counted before they are checked (server/auth/throttle.ts). */
+/** Station authentication attempts, counted before they are checked (broker/throttle.ts). */
 export interface Throttle {
   /** Synchronously: a slot under every rule, or how long until there would be one. */
   take(rules: readonly ThrottleRule[]): { ok: true; slot: ThrottleSlot } | { ok: false; retryAfterMs: number };

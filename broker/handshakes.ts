@@ -46,9 +46,7 @@ export class HandshakeLimiter {
     }
     if (this.#queue.size >= this.#queueLimit) {
       const seconds = RETRY_AFTER_S.min + Math.floor(Math.random() * (RETRY_AFTER_S.max - RETRY_AFTER_S.min + 1));
-      throw new Refusal('BUSY', `${this.#queue.size} stations are waiting for the CPMS`, undefined, {
-        'Retry-After': String(seconds),
-      });
+      throw new Refusal('BUSY', { detail: `${this.#queue.size} stations are waiting for the CPMS`, headers: { 'Retry-After': String(seconds) } });
     }
     return new Promise<Release>((resolve, reject) => {
       const onAbort = () => {

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import WebSocket, { WebSocketServer } from 'ws';
-import { CloseCode } from './close-codes.ts';
+import { CloseCode, type CloseReason } from './close-codes.ts';
 import { Refusal } from './refusals.ts';
 import type { RouteHooks } from './route.ts';
 import { HandshakeLimiter } from './handshakes.ts';
@@ -89,9 +89,9 @@ export interface Broker {
    */
   claim(tenantId: number, identity: string, claim: StationCallClaim): () => void;
   /** Closes one station's links; false when it is not connected. */
-  disconnect(tenantId: number, identity: string, code: number, reason: string): boolean;
+  disconnect(tenantId: number, identity: string, why: CloseReason): boolean;
   /** Closes every station link of a tenant; returns how many. */
-  disconnectTenant(tenantId: number, code: number, reason: string): number;
+  disconnectTenant(tenantId: number, why: CloseReason): number;
   /** Refuses new stations (503), closes every link with 1001 and waits, ending what is left after `timeoutMs`. */
   close(timeoutMs: number): Promise<void>;
 }
@@ -214,7 +214,7 @@ export function createBroker(options: BrokerOptions): Broker {
   async function authenticate(req: IncomingMessage, request: UpgradeRequest, station: StationCredentials | undefined) {
     const attempt = options.authThrottle.take(stationAuthRules(request, station !== undefined));
     if (!attempt.ok) {
-      throw new Refusal('THROTTLED', undefined, undefined, { 'Retry-After': String(Math.ceil(attempt.retryAfterMs / 1000)) });
+      throw new Refusal('THROTTLED', { headers: { 'Retry-After': String(Math.ceil(attempt.retryAfterMs / 1000)) } });
     }
     try {
       await authenticateStation(req, request.tenant, request.identity, station, options.directory);
@@ -288,14 +288,14 @@ export function createBroker(options: BrokerOptions): Broker {
       if (!session) throw new OwnCallError('NOT_CONNECTED', 'That station is not connected');
       return session.outbox.claim(claim);
     },
-    disconnect(tenantId, identity, code, reason) {
+    disconnect(tenantId, identity, why) {
       const session = sessions.get(key(tenantId, identity));
-      session?.close(code, reason);
+      session?.close(why.code, why.reason);
       return session !== undefined;
     },
-    disconnectTenant(tenantId, code, reason) {
+    disconnectTenant(tenantId, why) {
       const affected = ofTenant(tenantId);
-      for (const session of affected) session.close(code, reason);
+      for (const session of affected) session.close(why.code, why.reason);
       return affected.length;
     },
     async close(timeoutMs) {

@@ -34,6 +34,15 @@ export const refusals = {
 
 export type RefusalCode = keyof typeof refusals;
 
+export interface RefusalOptions {
+  /** What went wrong, for the log: never sent to the station. */
+  detail?: string;
+  /** Instead of the code's own status, e.g. the CPMS's status passed on. */
+  status?: number;
+  /** Extra response headers, e.g. `Retry-After` or the CPMS's `WWW-Authenticate`. */
+  headers?: Record<string, string>;
+}
+
 export class Refusal extends Error {
   readonly code: RefusalCode;
   readonly kind: RefusalKind;
@@ -43,7 +52,9 @@ export class Refusal extends Error {
   /** Extra response headers, e.g. the CPMS's `WWW-Authenticate`. */
   readonly headers: Record<string, string>;
 
-  constructor(code: RefusalCode, detail?: string, status?: number, headers: Record<string, string> = {}) {
+  /** `options` as a string: the detail alone. */
+  constructor(code: RefusalCode, options: string | RefusalOptions = {}) {
+    const { detail, status, headers = {} } = typeof options === 'string' ? { detail: options } : options;
     super(detail ? `${refusals[code].message}: ${detail}` : refusals[code].message);
     this.code = code;
     this.kind = refusals[code].kind;

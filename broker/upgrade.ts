@@ -1,5 +1,6 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { identityProblem } from '../contract/index.ts';
 import type { TenantSecurity } from './directory.ts';
 import { Refusal, refusals } from './refusals.ts';
 
@@ -39,18 +40,6 @@ export function readUpgradeRequest(
   if (!protocols) throw new Refusal('BAD_HANDSHAKE', 'invalid Sec-WebSocket-Protocol header');
 
   return { tenant, identity, protocols, remoteAddress: req.socket.remoteAddress ?? '' };
-}
-
-/**
- * A station identity is at most 48 characters and contains no ":" (OCPP-J 2.0.1, and the
- * Basic auth username of security profiles 1 and 2 is the identity).
- */
-export function identityProblem(identity: string): string | undefined {
-  if (identity === '') return 'the identity is empty';
-  if ([...identity].length > 48) return 'the identity is longer than 48 characters';
-  if (identity.includes(':')) return 'the identity contains ":"';
-  if (/[\u0000-\u001f\u007f]/.test(identity)) return 'the identity contains control characters';
-  return undefined;
 }
 
 function decodeIdentity(segment: string): string | undefined {

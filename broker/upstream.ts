@@ -134,7 +134,7 @@ function refusalFor(response: IncomingMessage): Refusal {
   const headers: Record<string, string> = {};
   const challenge = response.headers['www-authenticate'];
   if (challenge) headers['WWW-Authenticate'] = challenge;
-  return new Refusal('CPMS_REFUSED', `HTTP ${status}`, status, headers);
+  return new Refusal('CPMS_REFUSED', { detail: `HTTP ${status}`, status, headers });
 }
 
 function describe(error: Error & { code?: string }): string {

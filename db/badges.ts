@@ -1,9 +1,7 @@
 import { and, count, eq, sql } from 'drizzle-orm';
 import type { Db } from './index.ts';
-import { badgeMatchKey } from './badge-key.ts';
+import { badgeMatchKey } from '../contract/index.ts';
 import { badges, drivers } from './schema.ts';
-
-export { badgeMatchKey };
 
 /** The driver a badge belongs to in a tenant, if any. */
 export function findDriverByBadge(db: Db, tenantId: number, badge: string): { id: number; email: string; blocked: boolean } | undefined {

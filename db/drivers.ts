@@ -1,5 +1,5 @@
 import { and, count, eq, gt, inArray, lte, max, ne, or, sql, type SQL } from 'drizzle-orm';
-import { badgeMatchKey } from './badges.ts';
+import { badgeMatchKey } from '../contract/index.ts';
 import type { Db } from './index.ts';
 import { badges, drivers } from './schema.ts';
 

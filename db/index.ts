@@ -3,7 +3,6 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
-import { paths } from '../server/paths.ts';
 import * as schema from './schema.ts';
 import { createPrivate, openSqlite } from './sqlite.ts';
 
@@ -24,14 +23,14 @@ export interface Store {
 
 /**
  * Opens (creating when needed) the SQLite file, and applies every pending migration. Without `migrationsFolder`, a
- * second connection to a database already migrated.
+ * second connection to a database already migrated. `nativeBinding`: as for `openSqlite`.
  */
-export function openDatabase(file: string, migrationsFolder?: string): Store {
-  const sqlite = openSqlite(file);
+export function openDatabase(file: string, migrationsFolder?: string, nativeBinding?: string): Store {
+  const sqlite = openSqlite(file, nativeBinding);
   const db = drizzle({ client: sqlite, schema });
   let backupBeforeMigrating: string | undefined;
   if (migrationsFolder) {
-    backupBeforeMigrating = backUpIfMigrating(sqlite, file, migrationsFolder);
+    backupBeforeMigrating = backUpIfMigrating(sqlite, file, migrationsFolder, nativeBinding);
     migrate(db, { migrationsFolder });
   }
   return {
@@ -40,7 +39,7 @@ export function openDatabase(file: string, migrationsFolder?: string): Store {
     async backup(destination) {
       createPrivate(destination);
       await sqlite.backup(destination);
-      selfContained(destination);
+      selfContained(destination, nativeBinding);
     },
     ping() {
       try {
@@ -58,7 +57,7 @@ export function openDatabase(file: string, migrationsFolder?: string): Store {
  * Before migrations change a database that holds data, a copy of it goes next to it
  * (`broker.db.before-migration-<n>-<time>`), so an upgrade can be undone by putting the copy back.
  */
-function backUpIfMigrating(sqlite: Database.Database, file: string, migrationsFolder: string): string | undefined {
+function backUpIfMigrating(sqlite: Database.Database, file: string, migrationsFolder: string, nativeBinding: string | undefined): string | undefined {
   const journal = JSON.parse(fs.readFileSync(path.join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] };
   const hasTable = (name: string) => sqlite.prepare("select 1 from sqlite_master where type = 'table' and name = ?").get(name) !== undefined;
   if (!hasTable('tenants')) return undefined; // a new database: nothing to keep
@@ -69,15 +68,15 @@ function backUpIfMigrating(sqlite: Database.Database, file: string, migrationsFo
   const copy = `${file}.before-migration-${applied}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   createPrivate(copy); // VACUUM INTO takes an empty file
   sqlite.prepare('vacuum into ?').run(copy);
-  selfContained(copy);
+  selfContained(copy, nativeBinding);
   return copy;
 }
 
 /** Owner only: the database holds password hashes, emails and badges. */
 
 /** A copy as one file: rollback journal instead of WAL, so no -wal and -shm files appear beside it when opened. */
-function selfContained(file: string): void {
-  const copy = new Database(file, { nativeBinding: paths.nativeBinding });
+function selfContained(file: string, nativeBinding: string | undefined): void {
+  const copy = new Database(file, { nativeBinding });
   copy.pragma('journal_mode = DELETE');
   copy.close();
 }

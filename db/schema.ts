@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
-import type { ScheduleWindow } from '../server/smart/schedule.ts';
+import type { ScheduleWindow } from '../contract/schedule.ts';
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { AUTHORIZATION_MODES, CPMS_AUTHS, OCPP_VERSIONS, ROLES, TENANT_DEFAULTS } from '../contract/index.ts';
 
 /** Milliseconds since the epoch, as `timestamp_ms` columns store them. */
 const now = sql`(cast(unixepoch('subsec') * 1000 as integer))`;
@@ -15,25 +16,25 @@ export const tenants = sqliteTable('tenants', {
   name: text().notNull(),
   slug: text().notNull().unique(),
   cpmsUrl: text('cpms_url').notNull(),
-  enabled: integer({ mode: 'boolean' }).notNull().default(true),
+  enabled: integer({ mode: 'boolean' }).notNull().default(TENANT_DEFAULTS.enabled),
   /** The OCPP security profile its stations must use toward the broker (0 none, 1 Basic, 2 TLS + Basic, 3 mutual TLS). */
-  stationProfile: integer('station_profile').notNull().default(0),
+  stationProfile: integer('station_profile').notNull().default(TENANT_DEFAULTS.stationProfile),
   /** Whether identities missing from the station registry may connect. */
-  allowUnknownStations: integer('allow_unknown_stations', { mode: 'boolean' }).notNull().default(false),
+  allowUnknownStations: integer('allow_unknown_stations', { mode: 'boolean' }).notNull().default(TENANT_DEFAULTS.allowUnknownStations),
   /** Whether profile 1 stations may also come over TLS. */
-  profile1OverTls: integer('profile1_over_tls', { mode: 'boolean' }).notNull().default(true),
+  profile1OverTls: integer('profile1_over_tls', { mode: 'boolean' }).notNull().default(TENANT_DEFAULTS.profile1OverTls),
   /** The O that station certificates must carry under profile 3, when set. */
   organization: text(),
   /** The security profile the CPMS expects from the broker. */
-  cpmsProfile: integer('cpms_profile').notNull().default(0),
+  cpmsProfile: integer('cpms_profile').notNull().default(TENANT_DEFAULTS.cpmsProfile),
   /** Profiles 1 and 2 toward the CPMS: pass the station's own Authorization header on, or send the stored CPMS password. */
-  cpmsAuth: text('cpms_auth', { enum: ['passthrough', 'stored'] }).notNull().default('passthrough'),
+  cpmsAuth: text('cpms_auth', { enum: CPMS_AUTHS }).notNull().default(TENANT_DEFAULTS.cpmsAuth),
   /** The OCPP version of the tenant's stations: badges may be 20 characters long under 1.6, 36 under 2.0.1 and 2.1. */
-  ocppVersion: text('ocpp_version', { enum: ['1.6', '2.0.1'] }).notNull().default('1.6'),
+  ocppVersion: text('ocpp_version', { enum: OCPP_VERSIONS }).notNull().default(TENANT_DEFAULTS.ocppVersion),
   /** `cpms`: the CPMS decides and the broker only observes; `broker`: the broker answers Authorize from the driver list. */
-  authorizationMode: text('authorization_mode', { enum: ['cpms', 'broker'] }).notNull().default('cpms'),
+  authorizationMode: text('authorization_mode', { enum: AUTHORIZATION_MODES }).notNull().default(TENANT_DEFAULTS.authorizationMode),
   /** Off: driver identification only. On: the broker allocates each site's current to its sessions (server/smart/). */
-  smartCharging: integer('smart_charging', { mode: 'boolean' }).notNull().default(false),
+  smartCharging: integer('smart_charging', { mode: 'boolean' }).notNull().default(TENANT_DEFAULTS.smartCharging),
   createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull().default(now),
   updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull().default(now),
 });
@@ -138,7 +139,7 @@ export const users = sqliteTable('users', {
   username: text().notNull().unique(),
   /** scrypt, with its parameters (server/auth/password.ts). */
   passwordHash: text('password_hash').notNull(),
-  role: text({ enum: ['admin', 'viewer'] }).notNull(),
+  role: text({ enum: ROLES }).notNull(),
   createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull().default(now),
   updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull().default(now),
 });
@@ -269,7 +270,7 @@ export const transactions = sqliteTable(
       .notNull()
       .references(() => tenants.id, { onDelete: 'cascade' }),
     identity: text().notNull(),
-    ocppVersion: text('ocpp_version', { enum: ['1.6', '2.0.1'] }).notNull(),
+    ocppVersion: text('ocpp_version', { enum: OCPP_VERSIONS }).notNull(),
     transactionId: text('transaction_id').notNull(),
     evseId: integer('evse_id'),
     connectorId: integer('connector_id'),

@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, gte, inArray, isNull, lte, sql } from 'drizzle-orm';
-import type { SiteCreate, SiteUpdate } from '../server/smart/site-schema.ts';
+import type { SiteCreate, SiteUpdate } from '../contract/sites.ts';
 import type { Db } from './index.ts';
 import { connectorStatus, meterSamples, sites, stations, tenants, transactions, type Site } from './schema.ts';
 

@@ -1,16 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { paths } from '../server/paths.ts';
 
 /**
  * One connection to the SQLite file (created when needed), set up as every connection of the broker is: WAL, foreign
- * keys, a busy timeout, and readable by the broker's user only (0600, its directory 0700). Without the ORM: the observation writer's thread uses this alone (db/transactions.ts).
+ * keys, a busy timeout, and readable by the broker's user only (0600, its directory 0700). Without the ORM: the observation writer's thread uses this alone (db/observations.ts).
+ * `nativeBinding`: better-sqlite3's addon when it is not where the package looks (the single executable,
+ * server/paths.ts); the database layer does not know where files live.
  */
-export function openSqlite(file: string): Database.Database {
+export function openSqlite(file: string, nativeBinding?: string): Database.Database {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   createPrivate(file);
-  const sqlite = new Database(file, { nativeBinding: paths.nativeBinding });
+  const sqlite = new Database(file, { nativeBinding });
   sqlite.pragma('journal_mode = WAL');
   // SQLite gives the -wal and -shm files the database file's mode; these were made before it had 0600.
   for (const companion of [`${file}-wal`, `${file}-shm`]) if (fs.existsSync(companion)) fs.chmodSync(companion, PRIVATE_MODE);

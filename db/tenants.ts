@@ -2,7 +2,7 @@ import { eq, sql } from 'drizzle-orm';
 import type { Db } from './index.ts';
 import { prepared } from './prepared.ts';
 import { tenants, type Tenant } from './schema.ts';
-import type { TenantCreate, TenantUpdate } from './validation.ts';
+import type { TenantCreate, TenantUpdate } from '../contract/index.ts';
 
 /** The columns the API may show. Listed one by one so that a secret added later is never selected by accident. */
 const publicColumns = {

@@ -6,21 +6,12 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { newest } from './newest.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const index = path.join(root, 'build', 'ui', 'index.html');
-/** What the UI is built from. db/validation.ts is bundled for the forms, and derives from db/schema.ts and db/badges.ts. */
-const sources = ['app', 'static', 'svelte.config.js', 'vite.config.ts', 'db/validation.ts', 'db/badges.ts', 'db/schema.ts'];
-
-/** The newest modification time under `entry`; directories count too, so that deleting a file is a change. */
-function newest(entry: string): number {
-  const stat = fs.statSync(entry, { throwIfNoEntry: false });
-  if (!stat) return 0;
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  return fs
-    .readdirSync(entry, { recursive: true, encoding: 'utf8' })
-    .reduce((latest, name) => Math.max(latest, fs.statSync(path.join(entry, name)).mtimeMs), stat.mtimeMs);
-}
+/** What the UI is built from: its own files, and the contract (contract/) that its forms share with the API. */
+const sources = ['app', 'static', 'svelte.config.js', 'vite.config.ts', 'contract'];
 
 function staleness(): string | undefined {
   const built = fs.statSync(index, { throwIfNoEntry: false });

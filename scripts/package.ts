@@ -19,6 +19,7 @@ import path from 'node:path';
 import * as esbuild from 'esbuild';
 import pkg from '../package.json' with { type: 'json' };
 import { SEA_LAYOUT, type SeaManifest } from '../server/paths.ts';
+import { newest } from './newest.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const dist = path.join(root, 'dist');
@@ -29,7 +30,7 @@ const pinnedNode = path.join(root, 'node_modules', 'node', 'bin', 'node');
 /** Node's sentinel that tells a binary it carries a SEA blob. */
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 /** What the executable is made of, besides build/ui (rebuilt when stale, then compared by its index.html). */
-const sources = ['server', 'broker', 'db', 'package.json', 'package-lock.json', 'scripts/package.ts'];
+const sources = ['server', 'broker', 'db', 'contract', 'package.json', 'package-lock.json', 'scripts/package.ts'];
 
 const started = performance.now();
 const elapsed = () => `${((performance.now() - started) / 1000).toFixed(1)} s`;
@@ -38,16 +39,6 @@ function fail(message: string, output = ''): never {
   process.stderr.write(output);
   console.error(`package: ${message}`);
   process.exit(1);
-}
-
-/** The newest modification time under `entry`; directories count too, so that deleting a file is a change. */
-function newest(entry: string): number {
-  const stat = fs.statSync(entry, { throwIfNoEntry: false });
-  if (!stat) return 0;
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  return fs
-    .readdirSync(entry, { recursive: true, encoding: 'utf8' })
-    .reduce((latest, name) => Math.max(latest, fs.statSync(path.join(entry, name)).mtimeMs), stat.mtimeMs);
 }
 
 /** Every file under `dir`, as paths relative to it with `/` separators, sorted. */

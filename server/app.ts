@@ -4,31 +4,26 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import pkg from '../package.json' with { type: 'json' };
-import { createBroker, type Broker } from '../broker/index.ts';
-import { pruneAudit, pruneSessions } from '../db/accounts.ts';
+import type { Broker } from '../broker/index.ts';
+import { pruneSessions } from '../db/users.ts';
+import { pruneAudit } from '../db/audit.ts';
 import { pruneSamples } from '../db/retention.ts';
 import { openDatabase } from '../db/index.ts';
 import { SESSION_IDLE_MS, SESSION_MAX_AGE_MS } from './auth/actor.ts';
 import { createFirstAdmin } from './auth/first-admin.ts';
 import { createSealer, loadOrCreateKey } from './auth/seal.ts';
-import { SignInThrottle } from './auth/login-throttle.ts';
-import { AttemptThrottle } from './auth/throttle.ts';
 import type { Config } from './config.ts';
 import { lockDataDir } from './data-dir.ts';
-import { createConnectionLog } from './connections.ts';
-import { createCpmsTester } from './cpms-test.ts';
 import { registerAlertMetrics } from './dashboard.ts';
-import { createDirectory } from './directory.ts';
 import { createRequestHandler, createUpgradeHandler } from './http.ts';
-import { createInspector } from './inspector/index.ts';
 import { createLogger } from './logger.ts';
-import { combineHooks, createMetrics } from './metrics.ts';
+import { createMetrics } from './metrics.ts';
 import { registerSiteMetrics } from './smart/metrics.ts';
 import { createObservers } from './observers/index.ts';
 import { createWriter, type WriterOptions } from './observers/writer.ts';
 import { paths } from './paths.ts';
+import { createServices } from './services.ts';
 import { ensureServerCertificate, serverCredentials, TLS_SETTINGS } from './tls/server-certificate.ts';
-import type { Services } from './trpc.ts';
 
 export interface RunningServer {
   port: number;
@@ -65,7 +60,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const startedAt = Date.now();
 
   const releaseDataDir = lockDataDir(config.dataDir);
-  const store = openDatabase(path.join(config.dataDir, 'broker.db'), paths.migrations);
+  const store = openDatabase(path.join(config.dataDir, 'broker.db'), paths.migrations, paths.nativeBinding);
   if (store.backupBeforeMigrating) {
     log.info({ event: 'db.migrated', backup: store.backupBeforeMigrating }, 'database migrated; the version before is kept');
   }
@@ -77,7 +72,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   pruneExpiredSessions();
   const pruning = setInterval(pruneExpiredSessions, 60 * 60_000).unref();
 
-  const metrics = createMetrics({ broker: () => broker, observationsPending: () => writer.pending() });
+  const metrics = createMetrics({ broker: () => services.broker, observationsPending: () => writer.pending() });
   const writer = createWriter(path.join(config.dataDir, 'broker.db'), log, {
     ...options.writer,
     maxBytes: config.observationQueueMaxBytes,
@@ -92,32 +87,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   pruneOld();
   const retention = setInterval(pruneOld, 6 * 60 * 60_000).unref();
 
-  const observers = createObservers(store.db, writer, log);
-  const directory = createDirectory(store.db, sealer, log);
-  const connections = createConnectionLog({
-    db: store.db,
-    log,
-    registry: metrics.registry,
-    retentionDays: config.connectionLogRetentionDays,
-    upstreamConnectTimeoutMs: config.upstreamConnectTimeoutMs,
-  });
-  connections.prune();
-  const inspector = createInspector();
-  inspector.register(metrics.registry);
-  const broker: Broker = createBroker({
-    directory,
-    hooksFor: (session) => inspector.hooks(session, combineHooks(observers(session), metrics.hooks)),
-    onRefused: metrics.refused,
-    onConnection: connections.record,
-    authThrottle: new AttemptThrottle(),
-    pingIntervalMs: config.pingIntervalMs,
-    upstreamConnectTimeoutMs: config.upstreamConnectTimeoutMs,
-    cpmsHandshakeConcurrency: config.cpmsHandshakeConcurrency,
-    cpmsHandshakeQueue: config.cpmsHandshakeQueue,
-    maxPayloadBytes: config.maxPayloadBytes,
-    log,
-  });
-
   // Timeouts for a LAN service: a client that sends its request slowly holds a connection for seconds, not minutes.
   const timeouts = {
     requestTimeout: config.requestTimeoutMs,
@@ -127,26 +96,20 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   };
   const httpServer = http.createServer(timeouts);
   const httpsServer = https.createServer({ ...timeouts, ...TLS_SETTINGS, ...serverCredentials(store.db, sealer) });
-  const services: Services = {
+  const services = createServices(config, {
     db: store.db,
-    broker,
     log,
     sealer,
-    throttle: new SignInThrottle(),
-    reloadServerCertificate: () => httpsServer.setSecureContext({ ...TLS_SETTINGS, ...serverCredentials(store.db, sealer) }),
-    listening: { port: 0, tlsPort: 0 },
     metrics,
-    inspector,
-    dataDir: config.dataDir,
-    connections,
-    cpmsTester: createCpmsTester({ directory, timeoutMs: config.upstreamConnectTimeoutMs, maxPayloadBytes: config.maxPayloadBytes }),
-    offline: { stationSilentAfterMs: config.stationSilentAfterMs, stationOfflineAlertMinutes: config.stationOfflineAlertMinutes },
+    observers: createObservers(store.db, writer, log),
+    reloadServerCertificate: () => httpsServer.setSecureContext({ ...TLS_SETTINGS, ...serverCredentials(store.db, sealer) }),
     writerHealth: () => {
       const reason = writer.problem();
       return reason === undefined ? { ok: true } : { ok: false, reason };
     },
-    host: config.host,
-  };
+  });
+  const { broker, connections } = services;
+  connections.prune();
   registerAlertMetrics(metrics.registry, () => services);
   registerSiteMetrics(metrics.registry, () => store.db);
   let ready = false;

@@ -11,7 +11,7 @@ import { paths } from './paths.ts';
 export async function backup(dataDir: string, destination: string): Promise<{ database: string; key: string | undefined }> {
   const files = dataFiles(dataDir);
   if (!fs.existsSync(files.database)) throw new Error(`No database in ${dataDir}`);
-  const store = openDatabase(files.database);
+  const store = openDatabase(files.database, undefined, paths.nativeBinding);
   try {
     await store.backup(destination);
   } finally {
@@ -37,7 +37,7 @@ export function restore(dataDir: string, source: string): { kept: string[] } {
     const kept: string[] = [];
     if (fs.existsSync(files.database)) {
       const previous = `${files.database}.before-restore-${stamp}`;
-      const current = openDatabase(files.database);
+      const current = openDatabase(files.database, undefined, paths.nativeBinding);
       current.checkpoint();
       current.close();
       fs.renameSync(files.database, previous);

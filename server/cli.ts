@@ -2,9 +2,10 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import pkg from '../package.json' with { type: 'json' };
-import { countAdmins, createUser, endSessionsAndTokensOf, findLogin, updateUser, appendAudit } from '../db/accounts.ts';
+import { countAdmins, findLogin } from '../db/users.ts';
+import { createAdmin, setPassword } from './accounts.ts';
 import { openDatabase } from '../db/index.ts';
-import { passwordSchema, usernameSchema } from '../db/validation.ts';
+import { passwordSchema, usernameSchema } from '../contract/index.ts';
 import { startServer } from './app.ts';
 import { hashPassword } from './auth/password.ts';
 import { backup, restore } from './backup.ts';
@@ -154,7 +155,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     }
     case 'migrate': {
       need(0, 'migrate [options]');
-      const store = openDatabase(files.database, paths.migrations);
+      const store = openDatabase(files.database, paths.migrations, paths.nativeBinding);
       store.close();
       console.log(store.backupBeforeMigrating ? `Migrated; the database before is kept as ${store.backupBeforeMigrating}` : 'The database is up to date');
       return 0;
@@ -167,20 +168,16 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
       const username = usernameSchema.safeParse(name);
       if (!username.success) throw new ConfigError(`The username: ${username.error.issues[0]!.message}`);
       const passwordHash = await hashPassword(await readPassword(env));
-      const store = openDatabase(files.database, paths.migrations);
+      const store = openDatabase(files.database, paths.migrations, paths.nativeBinding);
       try {
         const existing = findLogin(store.db, username.data);
         if (action === 'create') {
           if (existing) throw new ConfigError(`The user "${username.data}" exists already`);
-          const user = createUser(store.db, { username: username.data, passwordHash, role: 'admin' });
-          appendAudit(store.db, { actor: 'cli', action: 'user.create', target: `user:${user.username}`, after: user });
+          const user = createAdmin(store.db, { username: username.data, passwordHash }, { actor: 'cli' })!;
           console.log(`Created the admin "${user.username}"${countAdmins(store.db) === 1 ? ' (the first one)' : ''}`);
         } else {
           if (!existing) throw new ConfigError(`No user "${username.data}"`);
-          // A running broker's sign-in throttle is keyed to the password hash: the new one starts with a clean slate.
-          updateUser(store.db, existing.id, { passwordHash });
-          const tokensRevoked = endSessionsAndTokensOf(store.db, existing.id);
-          appendAudit(store.db, { actor: 'cli', action: 'user.password', target: `user:${existing.username}`, after: { tokensRevoked } });
+          const tokensRevoked = setPassword(store.db, existing, passwordHash, { actor: 'cli' });
           console.log(`Set a new password for "${existing.username}", ended their sessions and revoked their ${tokensRevoked} API token(s)`);
         }
       } finally {

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { passwordSchema, usernameSchema } from '../db/validation.ts';
+import { passwordSchema, usernameSchema } from '../contract/index.ts';
 
 /**
  * Every setting of the broker: its command-line flag, its environment variable and its meaning.

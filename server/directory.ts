@@ -1,7 +1,7 @@
 import type { X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Directory } from '../broker/index.ts';
-import { appendAudit } from '../db/accounts.ts';
+import { appendAudit } from '../db/audit.ts';
 import { certificatesOf } from '../db/certificates.ts';
 import type { Db } from '../db/index.ts';
 import { findSealedCpmsPassword, findStationCredentials, upgradeStationPasswordHash } from '../db/stations.ts';

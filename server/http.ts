@@ -9,12 +9,12 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import sirv from 'sirv';
 import pkg from '../package.json' with { type: 'json' };
 import { OCPP_PATH_PREFIX } from '../broker/index.ts';
-import { appendAudit } from '../db/accounts.ts';
+import { appendAudit } from '../db/audit.ts';
 import { actorName, authenticate } from './auth/actor.ts';
 import { backup } from './backup.ts';
 import { paths } from './paths.ts';
 import { appRouter } from './routers/index.ts';
-import { MAX_BATCH_SIZE } from './routers/limits.ts';
+import { MAX_BATCH_SIZE } from '../contract/index.ts';
 import { contentSecurityPolicy, setSecurityHeaders } from './security-headers.ts';
 import { createContext, type Services } from './trpc.ts';
 

@@ -3,7 +3,7 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import type { Logger } from 'pino';
 import { z, ZodError } from 'zod';
 import type { Broker } from '../broker/index.ts';
-import { appendAudit } from '../db/accounts.ts';
+import { appendAudit } from '../db/audit.ts';
 import type { Db } from '../db/index.ts';
 import { actorName, authenticate, type Actor } from './auth/actor.ts';
 import type { Sealer } from './auth/seal.ts';
@@ -110,4 +110,41 @@ export const adminProcedure = viewerProcedure.use(({ ctx, next }) => {
 /** Records a change in the audit log. `before` and `after` must be public views: never pass a secret. */
 export function audit(ctx: Context, action: string, target: string | null, change: { before?: unknown; after?: unknown } = {}): void {
   appendAudit(ctx.db, { actor: actorName(ctx.actor), action, target, remoteAddress: ctx.remoteAddress, ...change });
+}
+
+/** The thing an input names, or NOT_FOUND: "No such <what>". */
+export function found<T>(thing: T | undefined, what: string): T {
+  if (thing === undefined) throw new TRPCError({ code: 'NOT_FOUND', message: `No such ${what}` });
+  return thing;
+}
+
+/**
+ * The unique indexes an admin's input can run into, by the columns SQLite names in the violation
+ * ("UNIQUE constraint failed: tenants.slug"), with what the admin is told.
+ */
+const UNIQUE_INDEXES: Record<string, (input: Record<string, unknown>) => string> = {
+  'tenants.slug': (input) => `The slug "${String(input.slug)}" is taken`,
+  'stations.tenant_id, stations.identity': (input) => `"${String(input.identity)}" is registered already`,
+  'users.username': (input) => `The username "${String(input.username)}" is taken`,
+};
+
+/** CONFLICT with the index's message when `error` is a violation of one of UNIQUE_INDEXES; otherwise undefined. */
+export function conflictOf(error: unknown, input: object): TRPCError | undefined {
+  if ((error as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') return undefined;
+  const columns = /UNIQUE constraint failed: (.+)$/.exec((error as Error).message)?.[1];
+  const message = columns === undefined ? undefined : UNIQUE_INDEXES[columns];
+  return message && new TRPCError({ code: 'CONFLICT', message: message(input as Record<string, unknown>), cause: error });
+}
+
+/**
+ * An admin's change and its audit row (`audit` inside `change`) in one transaction: when either fails, neither is
+ * kept. A unique index the change runs into is CONFLICT, with its message from UNIQUE_INDEXES. Synchronous
+ * (better-sqlite3): hash passwords before, and close stations after, once the change is committed.
+ */
+export function audited<T>(ctx: Context, input: object, change: () => T): T {
+  try {
+    return ctx.db.transaction(change);
+  } catch (error) {
+    throw conflictOf(error, input) ?? error;
+  }
 }

@@ -10,7 +10,7 @@ import {
   type SiteSettings,
   type StationLoad,
 } from '../server/smart/allocate.ts';
-import { activeWindow, localTime, windowApplies, type ScheduleWindow } from '../server/smart/schedule.ts';
+import { activeWindow, localTime, windowApplies, type ScheduleWindow } from '../contract/schedule.ts';
 
 const EPS = 1e-9;
 const AT = Date.parse('2026-12-02T12:00:00Z'); // a Wednesday

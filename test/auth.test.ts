@@ -4,7 +4,7 @@ import { TRPCError } from '@trpc/server';
 import { eq } from 'drizzle-orm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { apiTokens, auditLog, sessions } from '../db/schema.ts';
-import { digest } from '../db/accounts.ts';
+import { digest } from '../db/users.ts';
 import { SESSION_COOKIE, SESSION_IDLE_MS, SESSION_MAX_AGE_MS } from '../server/auth/actor.ts';
 import { createSealer, loadOrCreateKey } from '../server/auth/seal.ts';
 import { SignInThrottle } from '../server/auth/login-throttle.ts';

@@ -5,7 +5,7 @@ import { TRPCError } from '@trpc/server';
 import { parse } from 'csv-parse/sync';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findDriverByBadge } from '../db/badges.ts';
-import { badgeLimit, driverInputSchema } from '../db/validation.ts';
+import { badgeLimit, driverInputSchema } from '../contract/index.ts';
 import type { ImportJob, ImportResult } from '../server/drivers/import.ts';
 import { openTestApi, type TestApi } from './support/api.ts';
 

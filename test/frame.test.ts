@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { CallsInFlight } from '../broker/calls.ts';
 import { isSendable, partnerCloseCode } from '../broker/close-codes.ts';
 import { readEnvelope } from '../broker/frame.ts';
-import { identityProblem, parseProtocols } from '../broker/upgrade.ts';
+import { identityProblem } from '../contract/index.ts';
+import { parseProtocols } from '../broker/upgrade.ts';
 
 const read = (text: string) => readEnvelope(Buffer.from(text, 'utf8'));
 

@@ -8,7 +8,7 @@ import tls from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { appendAudit, listAudit } from '../db/accounts.ts';
+import { appendAudit, listAudit } from '../db/audit.ts';
 import { openDatabase } from '../db/index.ts';
 import { auditLog } from '../db/schema.ts';
 import { eq } from 'drizzle-orm';

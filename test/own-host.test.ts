@@ -1,7 +1,7 @@
 import os from 'node:os';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { cpmsUrlSchema } from '../db/validation.ts';
+import { cpmsUrlSchema } from '../contract/index.ts';
 import { hostOfHeader, isOwnHost, pointsAtBroker } from '../server/own-host.ts';
 
 describe('Host headers', () => {

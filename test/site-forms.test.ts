@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { check } from '../app/lib/forms.ts';
 import { describeLimit, describeWindow, numberOrNull, textOf } from '../app/lib/sites.ts';
-import { siteCreateSchema, siteUpdateSchema } from '../server/smart/site-schema.ts';
+import { siteCreateSchema, siteUpdateSchema } from '../contract/sites.ts';
 
 describe('site forms', () => {
   it('reads back every number it shows, an empty field as none, and a decimal comma as a point', () => {

@@ -1,7 +1,7 @@
 import { TRPCError } from '@trpc/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqlite } from '../db/sqlite.ts';
-import { createObservationStore, type Observation, type SampleRow } from '../db/transactions.ts';
+import { createObservationStore, type Observation, type SampleRow } from '../db/observations.ts';
 import { openTestApi, type TestApi } from './support/api.ts';
 
 let t: TestApi;

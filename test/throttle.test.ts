@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Busy, createBoundedRunner } from '../server/auth/bounded.ts';
-import { AttemptThrottle, type ThrottleRule, type ThrottleSlot } from '../server/auth/throttle.ts';
+import { AttemptThrottle, type ThrottleRule, type ThrottleSlot } from '../broker/throttle.ts';
 
 const WINDOW = 1_000;
 const rule = (key: string, limit = 3, windowMs = WINDOW): ThrottleRule => ({ key, limit, windowMs });

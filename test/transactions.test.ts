@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { badgeMatchKey } from '../db/badges.ts';
+import { badgeMatchKey } from '../contract/index.ts';
 import { openDatabase, type Store } from '../db/index.ts';
 import { badges, drivers } from '../db/schema.ts';
 import { paths } from '../server/paths.ts';

@@ -1,7 +1,7 @@
 import { TRPCClientError } from '@trpc/client';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { securityProblems, stationPasswordSchema } from '../db/validation.ts';
+import { securityProblems, stationPasswordSchema } from '../contract/index.ts';
 import { refusal } from '../app/lib/forms.ts';
 import { defaultCpmsAuth, generatePassword } from '../app/lib/security.ts';
 import { filterErrors, sessionSeconds } from '../app/lib/transactions.ts';

@@ -164,6 +164,17 @@ describe('security profiles in the admin UI', () => {
     await expect.poll(() => registryCell('CP-1', 3), { timeout: REFRESH_MS * 2 }).toBe('Not connected');
   });
 
+  it('warns, without refusing, about an identity with a space while it is typed, and refuses one with a C1 control with the broker’s reason', async () => {
+    await field('Identity').fill('CP 2');
+    await expect.poll(() => page.getByTestId('identity-warning').innerText()).toMatch(/a space: stations must send it percent-encoded.*%20/);
+    await field('Identity').fill('CP-2');
+    await page.getByTestId('identity-warning').waitFor({ state: 'detached' });
+    await field('Identity').fill('CP\u0085');
+    await button('Register station').click();
+    await expect.poll(() => errorUnder('Identity')).toMatch(/^The identity contains control characters/);
+    await field('Identity').fill('');
+  });
+
   it('generates an OCPP 1.6 AuthorizationKey in the browser and shows it once; the station connects with its bytes', async () => {
     const password = page.getByRole('form', { name: 'Password of CP-1', exact: true });
     await password.getByRole('radio', { name: /^Hex/ }).check();

@@ -2,7 +2,7 @@
  * The OCPP security profiles as the forms explain them (OCPP 1.6 security whitepaper, OCPP 2.0.1 part 2 A00),
  * and the passwords the UI makes for stations.
  */
-import { BADGE_LIMITS } from '../../db/validation.ts';
+import { BADGE_LIMITS, defaultCpmsAuth, TENANT_DEFAULTS, type CpmsAuth, type OcppVersion, type PasswordEncoding } from '../../contract/index.ts';
 import type { Choice } from './forms.ts';
 import type { Tenant } from './trpc.ts';
 
@@ -24,7 +24,8 @@ export const CPMS_PROFILES: ProfileChoice[] = [
   { value: 3, name: 'Profile 3', explanation: 'mutual TLS with the broker’s client certificate; the CPMS URL must be wss://' },
 ];
 
-export type CpmsAuth = Tenant['cpmsAuth'];
+export type { CpmsAuth, PasswordEncoding };
+export { defaultCpmsAuth, usesCpmsPassword, usesStationPassword } from '../../contract/index.ts';
 
 /** The security settings of a tenant, as the forms edit them (the organization as typed: '' for none). */
 export interface SecurityValues {
@@ -36,14 +37,14 @@ export interface SecurityValues {
   cpmsAuth: CpmsAuth;
 }
 
-/** A new tenant's settings: the database's defaults. */
+/** A new tenant's settings: the contract's defaults, with the CPMS password that goes with the station profile. */
 export const DEFAULT_SECURITY: SecurityValues = {
-  stationProfile: 0,
-  allowUnknownStations: false,
-  profile1OverTls: true,
+  stationProfile: TENANT_DEFAULTS.stationProfile,
+  allowUnknownStations: TENANT_DEFAULTS.allowUnknownStations,
+  profile1OverTls: TENANT_DEFAULTS.profile1OverTls,
   organization: '',
-  cpmsProfile: 0,
-  cpmsAuth: defaultCpmsAuth(0),
+  cpmsProfile: TENANT_DEFAULTS.cpmsProfile,
+  cpmsAuth: defaultCpmsAuth(TENANT_DEFAULTS.stationProfile),
 };
 
 export function securityOf(tenant: Tenant): SecurityValues {
@@ -57,15 +58,6 @@ export function securityOf(tenant: Tenant): SecurityValues {
   };
 }
 
-/** Whether stations authenticate with a password (profiles 1 and 2). */
-export const usesStationPassword = (tenant: Pick<Tenant, 'stationProfile'>) => tenant.stationProfile === 1 || tenant.stationProfile === 2;
-
-/** Whether the broker sends the CPMS the password stored for each station. */
-export const usesCpmsPassword = (tenant: Pick<Tenant, 'cpmsProfile' | 'cpmsAuth'>) =>
-  (tenant.cpmsProfile === 1 || tenant.cpmsProfile === 2) && tenant.cpmsAuth === 'stored';
-
-export type PasswordEncoding = 'text' | 'hex';
-type OcppVersion = Tenant['ocppVersion'];
 
 /**
  * What stations take as a Basic auth password (OCPP 1.6 security whitepaper: an AuthorizationKey of 16-20 bytes;
@@ -94,14 +86,6 @@ export function generatePassword(encoding: PasswordEncoding, ocppVersion: OcppVe
   }
   const bytes = crypto.getRandomValues(new Uint8Array(ocppVersion === '1.6' ? 15 : 18));
   return btoa(String.fromCharCode(...bytes)).replaceAll('+', '-').replaceAll('/', '_');
-}
-
-/**
- * The password toward the CPMS that goes with a station profile: the station's own header can only be passed on
- * when stations send one (profiles 1 and 2); otherwise the broker must send a stored one.
- */
-export function defaultCpmsAuth(stationProfile: number): CpmsAuth {
-  return stationProfile === 1 || stationProfile === 2 ? 'passthrough' : 'stored';
 }
 
 /** The OCPP versions a tenant's stations may speak, with the badge lengths each allows. */

@@ -1,4 +1,4 @@
-import type { ScheduleWindow } from '../../server/smart/schedule.ts';
+import type { ScheduleWindow } from '../../contract/schedule.ts';
 
 export const WEEKDAYS = [
   { value: 1, short: 'Mon', name: 'Monday' },

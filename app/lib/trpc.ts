@@ -1,7 +1,7 @@
 import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink } from '@trpc/client';
 import type { inferRouterOutputs } from '@trpc/server';
 import type { AppRouter } from '../../server/routers/index.ts';
-import { MAX_BATCH_SIZE } from '../../server/routers/limits.ts';
+import { MAX_BATCH_SIZE } from '../../contract/index.ts';
 import { sessionLink } from './session.ts';
 
 /**

@@ -1,16 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { parseCookie, stringifySetCookie } from 'cookie';
-import {
-  createSession,
-  digest,
-  findActiveToken,
-  findSession,
-  removeSession,
-  touchSession,
-  touchToken,
-  type UserView,
-} from '../../db/accounts.ts';
+import { createSession, digest, findActiveToken, findSession, removeSession, touchSession, touchToken, type UserView } from '../../db/users.ts';
 import type { Db } from '../../db/index.ts';
 
 export const SESSION_COOKIE = 'broker_session';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { AttemptThrottle, type ThrottleAttempt, type ThrottleSlot } from './throttle.ts';
+import { AttemptThrottle, type ThrottleAttempt, type ThrottleSlot } from '../../broker/throttle.ts';
 
 /**
  * Sign-in attempts (and password changes, which check the current password) allowed before TOO_MANY_REQUESTS:

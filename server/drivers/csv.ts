@@ -4,7 +4,7 @@ import { parse, type CsvError, type Info } from 'csv-parse';
 import { stringify } from 'csv-stringify/sync';
 import { driverPage } from '../../db/drivers.ts';
 import type { Db } from '../../db/index.ts';
-import { driverInputSchema } from '../../db/validation.ts';
+import { driverInputSchema } from '../../contract/index.ts';
 import { escapeCell, unescapeCell } from '../csv-cell.ts';
 
 /**

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { badgeMatchKey } from '../../db/badges.ts';
+import { badgeMatchKey } from '../../contract/index.ts';
 import { driverListVersion, driverPage, writeDriverChanges, type StoredBadge } from '../../db/drivers.ts';
 import type { Db } from '../../db/index.ts';
-import { showBadge } from '../../db/validation.ts';
+import { showBadge } from '../../contract/index.ts';
 import { csvText, estimateRows, readDriverCsv, type CsvDriver, type RowError } from './csv.ts';
 
 /**

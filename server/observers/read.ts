@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { Observation } from '../../db/transactions.ts';
+import type { Observation } from '../../db/observations.ts';
 import { v16 as schema16, v201 as schema201 } from './payloads.ts';
 import { samples16, samples201 } from './samples.ts';
 

@@ -1,11 +1,12 @@
-import type { SampleRow } from '../../db/transactions.ts';
+import type { SampleRow } from '../../db/observations.ts';
+import { ENERGY_REGISTER } from '../../contract/index.ts';
 import type { MeterValue16, MeterValue201 } from './payloads.ts';
 
 /** One measurement, as stored: energy in Wh, power in W, current in A, voltage in V. */
 export type Sample = SampleRow;
 
 /** What OCPP assumes when a sampled value does not say (1.6 §7.31, 2.0.1 SampledValueType). */
-const DEFAULT_MEASURAND = 'Energy.Active.Import.Register';
+const DEFAULT_MEASURAND = ENERGY_REGISTER;
 
 /** kWh → Wh and kW → W; the base units as they are. Other units are kept as sent. */
 function normalize(value: number, unit: string | null): { value: number; unit: string | null } {
@@ -49,10 +50,4 @@ export function samples201(meterValues: MeterValue201[]): Sample[] {
       return { at: mv.timestamp, measurand, phase: sv.phase ?? null, location: sv.location ?? null, context: sv.context ?? null, unit, value };
     }),
   );
-}
-
-/** The energy register reading (Wh) among samples: what transactions use for their meter start and stop. */
-export function energyRegister(samples: Sample[], context?: string): number | undefined {
-  const registers = samples.filter((s) => s.measurand === DEFAULT_MEASURAND && s.unit === 'Wh' && s.phase === null);
-  return (registers.find((s) => s.context === context) ?? registers.at(-1))?.value;
 }

@@ -6,8 +6,9 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openSqlite } from '../../db/sqlite.ts';
-import { createObservationStore, type Failure, type Observation } from '../../db/transactions.ts';
+import { createObservationStore, type Failure, type Observation } from '../../db/observations.ts';
 import { read, type Captured, type SkipReason } from './read.ts';
+import { paths } from '../paths.ts';
 
 export interface WriterWorkerData {
   file: string;
@@ -27,7 +28,7 @@ export interface BatchWritten {
 }
 
 const { file, exitInBatch } = workerData as WriterWorkerData;
-const sqlite = openSqlite(file);
+const sqlite = openSqlite(file, paths.nativeBinding);
 // Checkpoint the write-ahead log every ~40 MB rather than every ~4 MB: pages that batch after batch rewrite (the
 // indexes of meter_samples) are then copied into the database once instead of again and again.
 sqlite.pragma('wal_autocheckpoint = 10000');

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { listAudit } from '../../db/accounts.ts';
+import { listAudit } from '../../db/audit.ts';
 import { router, viewerProcedure } from '../trpc.ts';
 
 export const auditRouter = router({

@@ -1,12 +1,13 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
-import { appendAudit, countAdmins, createUser, endSessionsAndTokensOf, removeSession, updateUser } from '../../db/accounts.ts';
-import { credentialsSchema, passwordSchema } from '../../db/validation.ts';
-import { clearedSessionCookie, sessionCookie, startSession } from '../auth/actor.ts';
+import { countAdmins, removeSession } from '../../db/users.ts';
+import { credentialsSchema, passwordSchema } from '../../contract/index.ts';
+import { createAdmin, setPassword } from '../accounts.ts';
+import { actorName, clearedSessionCookie, sessionCookie, startSession } from '../auth/actor.ts';
 import { hashPassword } from '../auth/password.ts';
 import { isOwnHost, ownHostNames } from '../own-host.ts';
 import { checkPassword, orBusy } from './password-checks.ts';
-import { audit, publicProcedure, router, viewerProcedure, type Context } from '../trpc.ts';
+import { publicProcedure, router, viewerProcedure, type Context } from '../trpc.ts';
 
 function signIn(ctx: Context, userId: number): void {
   ctx.setCookie(sessionCookie(startSession(ctx.db, userId), ctx.secure));
@@ -45,12 +46,9 @@ export const authRouter = router({
   setup: publicProcedure.input(credentialsSchema).mutation(async ({ ctx, input }) => {
     refuseForeignHost(ctx);
     const passwordHash = await orBusy(() => hashPassword(input.password));
-    const user = ctx.db.transaction(() => {
-      if (countAdmins(ctx.db) > 0) throw new TRPCError({ code: 'FORBIDDEN', message: 'An admin exists already' });
-      return createUser(ctx.db, { username: input.username, passwordHash, role: 'admin' });
-    });
+    const user = createAdmin(ctx.db, { username: input.username, passwordHash }, { actor: `setup:${input.username}`, remoteAddress: ctx.remoteAddress }, { onlyFirst: true });
+    if (!user) throw new TRPCError({ code: 'FORBIDDEN', message: 'An admin exists already' });
     ctx.log.info({ event: 'auth.setup', username: user.username, remoteAddress: ctx.remoteAddress }, 'first admin created');
-    appendAudit(ctx.db, { actor: `setup:${user.username}`, action: 'user.create', target: `user:${user.username}`, after: user, remoteAddress: ctx.remoteAddress });
     signIn(ctx, user.id);
     return { username: user.username, role: user.role };
   }),
@@ -92,10 +90,9 @@ export const authRouter = router({
     .mutation(async ({ ctx, input }) => {
       const login = await checkPassword(ctx, ctx.actor.user.username, input.currentPassword);
       if (!login) throw new TRPCError({ code: 'BAD_REQUEST', message: 'The current password is wrong' });
-      updateUser(ctx.db, login.id, { passwordHash: await orBusy(() => hashPassword(input.newPassword)) });
-      const tokensRevoked = endSessionsAndTokensOf(ctx.db, login.id);
+      const passwordHash = await orBusy(() => hashPassword(input.newPassword));
+      const tokensRevoked = setPassword(ctx.db, login, passwordHash, { actor: actorName(ctx.actor), remoteAddress: ctx.remoteAddress });
       if (ctx.actor.via === 'session') signIn(ctx, login.id);
-      audit(ctx, 'user.password', `user:${login.username}`, { after: { tokensRevoked } });
       return { changed: true, tokensRevoked };
     }),
 });

@@ -16,6 +16,7 @@ import { getTenant } from '../../db/tenants.ts';
 import { sealContext } from '../directory.ts';
 import { CertificateError, checkChain, createCsr, distinguishedName, facts, keyTypeOf, requestFacts } from '../tls/x509.ts';
 import { adminProcedure, audit, router, viewerProcedure, type Context } from '../trpc.ts';
+import { CloseReason } from '../../broker/close-codes.ts';
 
 /** Certificates that expire within this long stand out on the certificates page. */
 const EXPIRY_WARNING_MS = 30 * 24 * 60 * 60_000;
@@ -148,7 +149,7 @@ export const certificatesRouter = router({
       const rows = chain.map((cert) => insertCertificate(ctx.db, { kind: input.kind, tenantId: input.tenantId, certificatePem: cert.toString() }));
       const shown = rows.map((row) => view(ctx.db, row));
       for (const item of shown) audit(ctx, 'certificate.upload', `certificate:${item.id}`, { after: item });
-      ctx.broker.disconnectTenant(input.tenantId, 1012, 'Tenant certificates changed');
+      ctx.broker.disconnectTenant(input.tenantId, CloseReason.TENANT_CERTIFICATES_CHANGED);
       return shown;
     }),
 

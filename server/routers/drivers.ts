@@ -11,21 +11,16 @@ import {
   type DriverView,
 } from '../../db/drivers.ts';
 import { getTenant, type TenantView } from '../../db/tenants.ts';
-import { BADGE_MAX_LENGTH, badgeLimit, driverCreateSchema, driverUpdateSchema, showBadge } from '../../db/validation.ts';
+import { BADGE_MAX_LENGTH, badgeLimit, driverCreateSchema, driverUpdateSchema, showBadge } from '../../contract/index.ts';
 import { exportDriverCsv } from '../drivers/csv.ts';
 import { driverImportJob, runningDriverImport, startDriverImport } from '../drivers/import.ts';
-import { adminProcedure, audit, router, viewerProcedure, type Context } from '../trpc.ts';
+import { adminProcedure, audit, audited, found, router, viewerProcedure, type Context } from '../trpc.ts';
 
 const byId = z.object({ id: z.number().int().positive() });
 const byTenant = z.object({ tenantId: z.number().int().positive() });
 
 /** About 650,000 drivers: far more than any list, small enough to hold in memory while it is checked. */
 const CSV_MAX_CHARS = 32 * 1024 * 1024;
-
-function found<T>(thing: T | undefined, what: string): T {
-  if (!thing) throw new TRPCError({ code: 'NOT_FOUND', message: `No such ${what}` });
-  return thing;
-}
 
 const target = (tenant: TenantView, email: string) => `driver:${tenant.slug}/${email}`;
 
@@ -74,10 +69,12 @@ export const driversRouter = router({
   create: adminProcedure.input(driverCreateSchema(BADGE_MAX_LENGTH)).mutation(({ ctx, input }) => {
     const tenant = found(getTenant(ctx.db, input.tenantId), 'tenant');
     const valid = validFor(driverCreateSchema(badgeLimit(tenant.ocppVersion)), input);
-    refuseConflicts(ctx, tenant.id, valid);
-    const driver = createDriver(ctx.db, valid);
-    audit(ctx, 'driver.create', target(tenant, driver.email), { after: driver });
-    return driver;
+    return audited(ctx, input, () => {
+      refuseConflicts(ctx, tenant.id, valid);
+      const driver = createDriver(ctx.db, valid);
+      audit(ctx, 'driver.create', target(tenant, driver.email), { after: driver });
+      return driver;
+    });
   }),
 
   /** Changes the email, replaces the badges, or blocks and unblocks. */
@@ -85,18 +82,22 @@ export const driversRouter = router({
     const before = found(getDriver(ctx.db, input.id), 'driver');
     const tenant = found(getTenant(ctx.db, before.tenantId), 'tenant');
     const { id, ...changes } = validFor(driverUpdateSchema(badgeLimit(tenant.ocppVersion)), input);
-    refuseConflicts(ctx, tenant.id, changes, id);
-    const after: DriverView = found(updateDriver(ctx.db, id, changes), 'driver');
-    audit(ctx, 'driver.update', target(tenant, after.email), { before, after });
-    return after;
+    return audited(ctx, input, () => {
+      refuseConflicts(ctx, tenant.id, changes, id);
+      const after: DriverView = found(updateDriver(ctx.db, id, changes), 'driver');
+      audit(ctx, 'driver.update', target(tenant, after.email), { before, after });
+      return after;
+    });
   }),
 
   remove: adminProcedure.input(byId).mutation(({ ctx, input }) => {
     const before = found(getDriver(ctx.db, input.id), 'driver');
     const tenant = found(getTenant(ctx.db, before.tenantId), 'tenant');
-    removeDriver(ctx.db, input.id);
-    audit(ctx, 'driver.remove', target(tenant, before.email), { before });
-    return { id: input.id };
+    return audited(ctx, input, () => {
+      removeDriver(ctx.db, input.id);
+      audit(ctx, 'driver.remove', target(tenant, before.email), { before });
+      return { id: input.id };
+    });
   }),
 
   /**

@@ -1,5 +1,5 @@
 import { TRPCError } from '@trpc/server';
-import { findLogin } from '../../db/accounts.ts';
+import { findLogin } from '../../db/users.ts';
 import { Busy } from '../auth/bounded.ts';
 import { dummyHash, verifyPassword } from '../auth/password.ts';
 import type { Context } from '../trpc.ts';

@@ -9,19 +9,17 @@ import {
   type StationView,
 } from '../../db/stations.ts';
 import { getTenant } from '../../db/tenants.ts';
-import { stationCreateSchema, stationPasswordSchema } from '../../db/validation.ts';
+import { identityWarning, stationCreateSchema, stationPasswordSchema } from '../../contract/index.ts';
 import { getSite } from '../../db/sites.ts';
-import { assignmentFields } from '../smart/site-schema.ts';
+import { assignmentFields } from '../../contract/sites.ts';
 import { hashStationPassword, stationPasswordKey } from '../auth/station-password.ts';
 import { sealContext } from '../directory.ts';
-import { adminProcedure, audit, router, viewerProcedure, type Context } from '../trpc.ts';
+import { adminProcedure, audit, audited, found as foundOr, router, viewerProcedure, type Context } from '../trpc.ts';
+import { CloseReason } from '../../broker/close-codes.ts';
 
 const byId = z.object({ id: z.number().int().positive() });
 
-function found(station: StationView | undefined): StationView {
-  if (!station) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such station' });
-  return station;
-}
+const found = (station: StationView | undefined) => foundOr(station, 'station');
 
 function target(ctx: Context, station: StationView): string {
   return `station:${getTenant(ctx.db, station.tenantId)?.slug}/${station.identity}`;
@@ -38,17 +36,14 @@ export const registryRouter = router({
     .query(({ ctx, input }) => listStations(ctx.db, input.tenantId)),
 
   create: adminProcedure.input(stationCreateSchema).mutation(({ ctx, input }) => {
-    if (!getTenant(ctx.db, input.tenantId)) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such tenant' });
-    try {
+    foundOr(getTenant(ctx.db, input.tenantId), 'tenant');
+    const station = audited(ctx, input, () => {
       const station = createStation(ctx.db, input);
       audit(ctx, 'station.create', target(ctx, station), { after: station });
       return station;
-    } catch (error) {
-      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
-        throw new TRPCError({ code: 'CONFLICT', message: `"${input.identity}" is registered already` });
-      }
-      throw error;
-    }
+    });
+    // Registered all the same: the identity is legal, but stations that do not percent-encode it will not reach it.
+    return { ...station, warning: identityWarning(station.identity) ?? null };
   }),
 
   update: adminProcedure
@@ -66,18 +61,18 @@ export const registryRouter = router({
       }).extend(assignmentFields.partial().shape),
     )
     /** Also its place in smart charging: site (of the same tenant), maximum current, phases, priority, excluded. */
-    .mutation(({ ctx, input: { id, ...changes } }) => {
-      const before = found(getStation(ctx.db, id));
-      if (changes.siteId != null && getSite(ctx.db, changes.siteId)?.tenantId !== before.tenantId) {
-        const issues = z.object({ siteId: z.never({ error: 'No such site of this tenant' }) }).safeParse({ siteId: changes.siteId });
-        throw new TRPCError({ code: 'BAD_REQUEST', message: 'No such site of this tenant', cause: issues.error });
-      }
-      return ctx.db.transaction(() => {
+    .mutation(({ ctx, input: { id, ...changes } }) =>
+      audited(ctx, changes, () => {
+        const before = found(getStation(ctx.db, id));
+        if (changes.siteId != null && getSite(ctx.db, changes.siteId)?.tenantId !== before.tenantId) {
+          const issues = z.object({ siteId: z.never({ error: 'No such site of this tenant' }) }).safeParse({ siteId: changes.siteId });
+          throw new TRPCError({ code: 'BAD_REQUEST', message: 'No such site of this tenant', cause: issues.error });
+        }
         const after = found(updateStation(ctx.db, id, changes));
         audit(ctx, 'station.update', target(ctx, after), { before, after });
         return after;
-      });
-    }),
+      }),
+    ),
 
   /** Sets or rotates the station's Basic auth password; null removes it. Stored as a hash of its bytes. */
   setPassword: adminProcedure
@@ -85,9 +80,11 @@ export const registryRouter = router({
     .mutation(({ ctx, input }) => {
       found(getStation(ctx.db, input.id));
       const passwordHash = input.password === null ? null : hashStationPassword(input.password, stationPasswordKey(ctx.sealer));
-      const after = found(updateStation(ctx.db, input.id, { passwordHash }));
-      audit(ctx, 'station.password', target(ctx, after), { after: { passwordSet: after.passwordSet } });
-      return after;
+      return audited(ctx, {}, () => {
+        const after = found(updateStation(ctx.db, input.id, { passwordHash }));
+        audit(ctx, 'station.password', target(ctx, after), { after: { passwordSet: after.passwordSet } });
+        return after;
+      });
     }),
 
   /** Sets the password the broker sends the CPMS for this station (CPMS profiles 1 and 2); sealed; null removes it. */
@@ -96,16 +93,20 @@ export const registryRouter = router({
     .mutation(({ ctx, input }) => {
       found(getStation(ctx.db, input.id));
       const sealed = input.password === null ? null : ctx.sealer.seal(Buffer.from(input.password), sealContext.cpmsPassword(input.id));
-      const after = found(updateStation(ctx.db, input.id, { cpmsPasswordSealed: sealed }));
-      audit(ctx, 'station.cpms_password', target(ctx, after), { after: { cpmsPasswordSet: after.cpmsPasswordSet } });
-      return after;
+      return audited(ctx, {}, () => {
+        const after = found(updateStation(ctx.db, input.id, { cpmsPasswordSealed: sealed }));
+        audit(ctx, 'station.cpms_password', target(ctx, after), { after: { cpmsPasswordSet: after.cpmsPasswordSet } });
+        return after;
+      });
     }),
 
   remove: adminProcedure.input(byId).mutation(({ ctx, input }) => {
     const before = found(getStation(ctx.db, input.id));
-    ctx.broker.disconnect(before.tenantId, before.identity, 1000, 'Station removed from the registry');
-    removeStation(ctx.db, input.id);
-    audit(ctx, 'station.remove', target(ctx, before), { before });
-    return { id: input.id };
+    ctx.broker.disconnect(before.tenantId, before.identity, CloseReason.STATION_REMOVED);
+    return audited(ctx, input, () => {
+      removeStation(ctx.db, input.id);
+      audit(ctx, 'station.remove', target(ctx, before), { before });
+      return { id: input.id };
+    });
   }),
 });

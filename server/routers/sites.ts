@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { createSite, getSite, listSites, loadPerMinute, removeSite, stationsOfSite, updateSite, type SiteView } from '../../db/sites.ts';
 import { getTenant } from '../../db/tenants.ts';
 import { limitKwAt, liveAllocation } from '../smart/live.ts';
-import { siteCreateSchema, siteLimitSchema, siteUpdateSchema } from '../smart/site-schema.ts';
+import { siteCreateSchema, siteLimitSchema, siteUpdateSchema } from '../../contract/sites.ts';
 import { adminProcedure, audit, router, viewerProcedure, type Context } from '../trpc.ts';
 
 const byId = z.object({ id: z.number().int().positive() });

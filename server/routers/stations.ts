@@ -2,6 +2,7 @@ import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { getTenant } from '../../db/tenants.ts';
 import { adminProcedure, audit, router, viewerProcedure } from '../trpc.ts';
+import { CloseReason } from '../../broker/close-codes.ts';
 import { OwnCallError } from '../../broker/index.ts';
 import { ConfigurationError, readConfiguration, TRIGGERABLE, triggerMessage } from '../station-config.ts';
 
@@ -25,7 +26,7 @@ export const stationsRouter = router({
   disconnect: adminProcedure
     .input(z.object({ tenantId: z.number().int().positive(), identity: z.string().min(1) }))
     .mutation(({ ctx, input }) => {
-      if (!ctx.broker.disconnect(input.tenantId, input.identity, 1000, 'Disconnected by an administrator')) {
+      if (!ctx.broker.disconnect(input.tenantId, input.identity, CloseReason.DISCONNECTED_BY_ADMIN)) {
         throw new TRPCError({ code: 'NOT_FOUND', message: 'That station is not connected' });
       }
       const tenant = getTenant(ctx.db, input.tenantId);

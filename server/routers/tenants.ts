@@ -9,11 +9,12 @@ import {
   type TenantView,
 } from '../../db/tenants.ts';
 import { badgesLongerThan } from '../../db/badges.ts';
-import { badgeLimit, showBadge, tenantCreateSchema, tenantSecuritySchema, tenantUpdateSchema } from '../../db/validation.ts';
+import { badgeLimit, showBadge, tenantCreateSchema, tenantSecuritySchema, tenantUpdateSchema } from '../../contract/index.ts';
 import { listStations } from '../../db/stations.ts';
 import { TestBusyError } from '../cpms-test.ts';
 import { pointsAtBroker } from '../own-host.ts';
-import { adminProcedure, audit, router, viewerProcedure, type Context } from '../trpc.ts';
+import { adminProcedure, audit, audited, found as foundOr, router, viewerProcedure, type Context } from '../trpc.ts';
+import { CloseReason } from '../../broker/close-codes.ts';
 
 /** The identity a CPMS test uses when the tenant has no registered station. */
 const TEST_IDENTITY = 'broker-test';
@@ -35,10 +36,7 @@ function withoutUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-function found(tenant: TenantView | undefined): TenantView {
-  if (!tenant) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such tenant' });
-  return tenant;
-}
+const found = (tenant: TenantView | undefined) => foundOr(tenant, 'tenant');
 
 /** BAD_REQUEST with a field error, as the form shows it. */
 function fieldError(field: string, message: string): TRPCError {
@@ -93,16 +91,11 @@ export const tenantsRouter = router({
 
   create: adminProcedure.input(tenantCreateSchema).mutation(({ ctx, input }) => {
     refuseSelf(ctx, input.cpmsUrl);
-    try {
+    return audited(ctx, input, () => {
       const tenant = createTenant(ctx.db, input);
       audit(ctx, 'tenant.create', `tenant:${tenant.slug}`, { after: tenant });
       return tenant;
-    } catch (error) {
-      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
-        throw new TRPCError({ code: 'CONFLICT', message: `The slug "${input.slug}" is taken` });
-      }
-      throw error;
-    }
+    });
   }),
 
   /**
@@ -121,12 +114,15 @@ export const tenantsRouter = router({
         throw fieldError('ocppVersion', `${longer.count} badge(s) of the driver list are longer than ${limit} characters, e.g. ${showBadge(longer.example!)}: change them first`);
       }
     }
-    const after = found(updateTenant(ctx.db, input));
-    audit(ctx, 'tenant.update', `tenant:${after.slug}`, { before, after });
+    const after = audited(ctx, input, () => {
+      const after = found(updateTenant(ctx.db, input));
+      audit(ctx, 'tenant.update', `tenant:${after.slug}`, { before, after });
+      return after;
+    });
     if (before.enabled && !after.enabled) {
-      ctx.broker.disconnectTenant(after.id, 1000, 'Tenant disabled');
+      ctx.broker.disconnectTenant(after.id, CloseReason.TENANT_DISABLED);
     } else if (RECONNECT_ON.some((key) => before[key] !== after[key])) {
-      ctx.broker.disconnectTenant(after.id, 1012, 'Tenant settings changed');
+      ctx.broker.disconnectTenant(after.id, CloseReason.TENANT_SETTINGS_CHANGED);
     }
     return after;
   }),
@@ -143,9 +139,11 @@ export const tenantsRouter = router({
           message: `${connected} station(s) are connected; remove with force to disconnect them`,
         });
       }
-      ctx.broker.disconnectTenant(input.id, 1000, 'Tenant removed');
-      removeTenant(ctx.db, input.id);
-      audit(ctx, 'tenant.remove', `tenant:${before.slug}`, { before });
-      return { id: input.id };
+      ctx.broker.disconnectTenant(input.id, CloseReason.TENANT_REMOVED);
+      return audited(ctx, input, () => {
+        removeTenant(ctx.db, input.id);
+        audit(ctx, 'tenant.remove', `tenant:${before.slug}`, { before });
+        return { id: input.id };
+      });
     }),
 });

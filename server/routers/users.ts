@@ -1,15 +1,12 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
-import { countAdmins, createUser, endSessionsAndTokensOf, getUser, listUsers, removeUser, updateUser, type UserView } from '../../db/accounts.ts';
-import { userCreateSchema, userUpdateSchema } from '../../db/validation.ts';
+import { countAdmins, createUser, endSessionsAndTokensOf, getUser, listUsers, removeUser, updateUser, type UserView } from '../../db/users.ts';
+import { userCreateSchema, userUpdateSchema } from '../../contract/index.ts';
 import { hashPassword } from '../auth/password.ts';
-import { adminProcedure, audit, router } from '../trpc.ts';
+import { adminProcedure, audit, audited, found as foundOr, router } from '../trpc.ts';
 import { orBusy } from './password-checks.ts';
 
-function found(user: UserView | undefined): UserView {
-  if (!user) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such user' });
-  return user;
-}
+const found = (user: UserView | undefined) => foundOr(user, 'user');
 
 const lastAdmin = () => new TRPCError({ code: 'PRECONDITION_FAILED', message: 'The last admin cannot be removed or demoted' });
 
@@ -18,23 +15,18 @@ export const usersRouter = router({
 
   create: adminProcedure.input(userCreateSchema).mutation(async ({ ctx, input }) => {
     const passwordHash = await orBusy(() => hashPassword(input.password));
-    try {
+    return audited(ctx, input, () => {
       const user = createUser(ctx.db, { username: input.username, passwordHash, role: input.role });
       audit(ctx, 'user.create', `user:${user.username}`, { after: user });
       return user;
-    } catch (error) {
-      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
-        throw new TRPCError({ code: 'CONFLICT', message: `The username "${input.username}" is taken` });
-      }
-      throw error;
-    }
+    });
   }),
 
   /** A new password ends the user's sessions and API tokens. */
   update: adminProcedure.input(userUpdateSchema).mutation(async ({ ctx, input }) => {
     const password = input.password;
     const passwordHash = password === undefined ? undefined : await orBusy(() => hashPassword(password));
-    return ctx.db.transaction(() => {
+    return audited(ctx, input, () => {
       const before = found(getUser(ctx.db, input.id));
       if (before.role === 'admin' && input.role === 'viewer' && countAdmins(ctx.db) === 1) throw lastAdmin();
       const after = found(updateUser(ctx.db, input.id, { role: input.role, passwordHash }));
@@ -48,7 +40,7 @@ export const usersRouter = router({
   }),
 
   remove: adminProcedure.input(z.object({ id: z.number().int().positive() })).mutation(({ ctx, input }) =>
-    ctx.db.transaction(() => {
+    audited(ctx, input, () => {
       const before = found(getUser(ctx.db, input.id));
       if (before.role === 'admin' && countAdmins(ctx.db) === 1) throw lastAdmin();
       removeUser(ctx.db, input.id);

@@ -13,7 +13,7 @@
  *    (water-filling, i.e. max-min fair over every phase and station).
  * Everything is computed in whole tenths of an ampere, rounded down: OCPP 1.6 limits are multiples of 0.1 A.
  */
-import { activeWindow, localTime, type ScheduleWindow } from './schedule.ts';
+import { activeWindow, localTime, type ScheduleWindow } from '../../contract/schedule.ts';
 
 export type PhaseName = 'L1' | 'L2' | 'L3';
 

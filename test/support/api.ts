@@ -2,24 +2,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { createBroker } from '../../broker/index.ts';
-import { createUser } from '../../db/accounts.ts';
+import { createUser } from '../../db/users.ts';
 import { openDatabase } from '../../db/index.ts';
 import type { Role } from '../../db/schema.ts';
 import { startSession, SESSION_COOKIE } from '../../server/auth/actor.ts';
 import { hashPassword } from '../../server/auth/password.ts';
 import { createSealer, loadOrCreateKey } from '../../server/auth/seal.ts';
-import { SignInThrottle } from '../../server/auth/login-throttle.ts';
-import { AttemptThrottle } from '../../server/auth/throttle.ts';
-import { createConnectionLog } from '../../server/connections.ts';
-import { createCpmsTester } from '../../server/cpms-test.ts';
-import { createDirectory } from '../../server/directory.ts';
-import { createInspector } from '../../server/inspector/index.ts';
 import { createMetrics } from '../../server/metrics.ts';
 import { registerSiteMetrics } from '../../server/smart/metrics.ts';
 import { paths } from '../../server/paths.ts';
 import { createCaller } from '../../server/routers/index.ts';
-import { createContext, type RequestInfo, type Services } from '../../server/trpc.ts';
+import { createServices } from '../../server/services.ts';
+import { createContext, type RequestInfo } from '../../server/trpc.ts';
 
 export const PASSWORD = 'a password long enough';
 
@@ -34,37 +28,25 @@ export function openTestApi() {
   const logs: Record<string, unknown>[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
   const sealer = createSealer(loadOrCreateKey(path.join(dir, 'secret.key')));
-  const directory = createDirectory(store.db, sealer, log);
-  const metrics = createMetrics({ broker: () => broker, observationsPending: () => 0 });
+  const metrics = createMetrics({ broker: () => services.broker, observationsPending: () => 0 });
   registerSiteMetrics(metrics.registry, () => store.db);
-  const connections = createConnectionLog({ db: store.db, log, registry: metrics.registry, retentionDays: 30, upstreamConnectTimeoutMs: 1_000 });
-  const broker = createBroker({
-    directory,
-    onConnection: connections.record,
-    authThrottle: new AttemptThrottle(),
-    pingIntervalMs: 30_000,
-    upstreamConnectTimeoutMs: 1_000,
-    cpmsHandshakeConcurrency: 64,
-    cpmsHandshakeQueue: 1000,
-    maxPayloadBytes: 1024 * 1024,
-    log,
-  });
   let reloads = 0;
-  const services: Services = {
-    db: store.db,
-    broker,
-    log,
-    sealer,
-    throttle: new SignInThrottle(),
-    reloadServerCertificate: () => void reloads++,
-    listening: { port: 8080, tlsPort: 8443 },
-    metrics,
-    inspector: createInspector(),
-    dataDir: dir,
-    connections,
-    cpmsTester: createCpmsTester({ directory, timeoutMs: 1_000, maxPayloadBytes: 1024 * 1024 }),
-    offline: { stationSilentAfterMs: 600_000, stationOfflineAlertMinutes: 15 },
-  };
+  const services = createServices(
+    {
+      dataDir: dir,
+      pingIntervalMs: 30_000,
+      upstreamConnectTimeoutMs: 1_000,
+      cpmsHandshakeConcurrency: 64,
+      cpmsHandshakeQueue: 1000,
+      maxPayloadBytes: 1024 * 1024,
+      connectionLogRetentionDays: 30,
+      stationSilentAfterMs: 600_000,
+      stationOfflineAlertMinutes: 15,
+    },
+    { db: store.db, log, sealer, metrics, reloadServerCertificate: () => void reloads++ },
+  );
+  services.listening = { port: 8080, tlsPort: 8443 };
+  const { connections } = services;
 
   /** A caller that sends `request` with every call (authenticated anew each time); `cookies` collects what the API sets. */
   function call(request: Partial<RequestInfo> = {}, cookies: string[] = []) {

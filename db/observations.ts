@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { badgeMatchKey } from './badge-key.ts';
+import { badgeMatchKey, isEnergyRegister } from '../contract/index.ts';
 
 /**
  * The observation writer's half of the database: plain better-sqlite3 statements, each prepared once, so that the
@@ -85,7 +85,6 @@ const TRANSACTION_COLUMNS = `id, ocpp_version as ocppVersion, evse_id as evseId,
 
 /** OCPP 1.6 stations send -1 for a transaction the CPMS never numbered: it ties to nothing. */
 const NO_TRANSACTION = '-1';
-const REGISTER = 'Energy.Active.Import.Register';
 
 export type ObservationStore = ReturnType<typeof createObservationStore>;
 
@@ -319,7 +318,7 @@ export function createObservationStore(sqlite: Database.Database, options: { aft
 /** The readings of the energy register (Wh, all phases together) among samples. */
 function registersOf(samples: SampleRow[]): number[] {
   const registers: number[] = [];
-  for (const s of samples) if (s.measurand === REGISTER && s.unit === 'Wh' && s.phase === null) registers.push(s.value);
+  for (const s of samples) if (isEnergyRegister(s)) registers.push(s.value);
   return registers;
 }
 

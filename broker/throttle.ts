@@ -1,14 +1,6 @@
-/** At most `limit` attempts under `key` in any `windowMs` (a sliding window). */
-export interface ThrottleRule {
-  key: string;
-  limit: number;
-  windowMs: number;
-}
+import type { ThrottleRule, ThrottleSlot } from './directory.ts';
 
-/** What a granted attempt holds: one slot under each of its rules, until it is given back. */
-export interface ThrottleSlot {
-  readonly taken: readonly { key: string; at: number }[];
-}
+export type { ThrottleRule, ThrottleSlot };
 
 export type ThrottleAttempt = { ok: true; slot: ThrottleSlot } | { ok: false; retryAfterMs: number };
 
