@@ -89,6 +89,8 @@ export function deliver(from: Link, to: Link, frame: Buffer, envelope: Envelope,
     to.framesSent++;
   } // else the partner is closing: this session is ending
   if (hooks.observe) hooks.observe(from.side, envelope, frame, call);
+  // The CPMS tells the station how often to send a Heartbeat: what "silent for too long" means for it (once a link).
+  if (call?.action === 'BootNotification' && envelope.kind === 'result') from.session.heartbeatIntervalS = heartbeatInterval(frame);
   // The station answered the CPMS: a broker call waiting for the slot may go now.
   if (call !== undefined && to.side === 'cpms' && from.session.outbox.queue.length > 0) from.session.outbox.pump();
 }
@@ -101,5 +103,15 @@ function answerLocally(from: Link, envelope: Envelope, frame: Buffer, reply: str
     hooks.observe(from.side, envelope, frame, local, true);
     const answer = Buffer.from(reply);
     hooks.observe('cpms', readEnvelope(answer), answer, local, true);
+  }
+}
+
+/** The `interval` (seconds) of a BootNotification's CALLRESULT, 1.6 and 2.0.1 alike; null when it has none. */
+export function heartbeatInterval(frame: Buffer): number | null {
+  try {
+    const interval = (JSON.parse(frame.toString()) as [number, string, { interval?: unknown }])[2]?.interval;
+    return typeof interval === 'number' && Number.isInteger(interval) && interval > 0 ? interval : null;
+  } catch {
+    return null;
   }
 }

@@ -108,6 +108,8 @@ class SessionState implements Session {
   readonly hooks: RouteHooks;
   readonly outbox: Outbox;
   closedBy: { side: Side | 'broker'; code: number; reason: string } | undefined;
+  /** The Heartbeat interval the CPMS gave the station in its BootNotification answer on this link (s). */
+  heartbeatIntervalS: number | null = null;
   readonly #log: Logger;
   readonly #keepalive: Keepalive;
   readonly #onClosed: ((session: Session, end: SessionEnd) => void) | undefined;
@@ -167,6 +169,7 @@ class SessionState implements Session {
       lastFrameAt: this.station.lastFrameAt === undefined ? null : new Date(this.station.lastFrameAt),
       framesIn: this.station.framesReceived,
       framesOut: this.station.framesSent,
+      heartbeatIntervalS: this.heartbeatIntervalS,
     };
   }
 

@@ -12,4 +12,6 @@ export interface StationInfo {
   framesIn: number;
   /** Frames sent to the station. */
   framesOut: number;
+  /** The Heartbeat interval the CPMS gave it in the BootNotification answer on this link, in seconds; null before. */
+  heartbeatIntervalS: number | null;
 }

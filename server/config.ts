@@ -50,7 +50,7 @@ export const options = {
   stationSilentAfterMs: {
     flag: 'station-silent-after-ms',
     env: 'STATION_SILENT_AFTER_MS',
-    help: 'A connected station that sent nothing for this long counts as offline (twice a 300 s heartbeat by default)',
+    help: 'A connected station that sent nothing for this long counts as offline, until its CPMS gives it a Heartbeat interval (then twice that)',
   },
   stationOfflineAlertMinutes: {
     flag: 'station-offline-alert-minutes',

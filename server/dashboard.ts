@@ -52,12 +52,19 @@ export interface AlertInputs {
 
 /**
  * Whether a registered station is offline, and since when: not connected (since it was last seen), or connected
- * but silent for longer than `silentAfterMs` (since its last frame, or its connection when it sent none).
+ * but silent (since its last frame, or its connection when it sent none) for longer than twice the Heartbeat interval
+ * its CPMS gave it, or `silentAfterMs` before it was given one.
  */
 export function offlineSince(station: StationState, now: Date, silentAfterMs: number): Date | undefined {
   if (!station.link) return station.lastSeen;
-  const heard = station.link.lastFrameAt ?? station.link.connectedAt;
-  return now.getTime() - heard.getTime() > silentAfterMs ? heard : undefined;
+  return silentSince(station.link, now, silentAfterMs);
+}
+
+/** Since when a live link has been silent for too long (see offlineSince), or undefined. */
+export function silentSince(link: StationInfo, now: Date, silentAfterMs: number): Date | undefined {
+  const heard = link.lastFrameAt ?? link.connectedAt;
+  const allowedMs = link.heartbeatIntervalS === null ? silentAfterMs : 2 * link.heartbeatIntervalS * 1000;
+  return now.getTime() - heard.getTime() > allowedMs ? heard : undefined;
 }
 
 /** The alerts active now, most urgent kinds first, oldest first within a kind. Pure: the tests feed it. */
@@ -118,7 +125,7 @@ export function dashboard(services: Sources, now = new Date()) {
     // Online: every live link of the tenant that is not silent, registered or not.
     const online = services.broker
       .stations(t.id)
-      .filter((link) => now.getTime() - (link.lastFrameAt ?? link.connectedAt).getTime() <= inputs.stationSilentAfterMs).length;
+      .filter((link) => silentSince(link, now, inputs.stationSilentAfterMs) === undefined).length;
     return { tenantId: t.id, online, offline, health: t.health };
   });
   const alerts = alertsFrom(inputs);

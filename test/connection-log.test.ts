@@ -184,7 +184,7 @@ describe('hints and TLS reasons', () => {
 
 describe('offline stations and alerts', () => {
   const now = new Date('2026-12-01T12:00:00Z');
-  const link = (lastFrameAgoMs: number | null): StationInfo => ({
+  const link = (lastFrameAgoMs: number | null, heartbeatIntervalS: number | null = null): StationInfo => ({
     tenantId: 1,
     tenantSlug: 'acme',
     identity: 'CP-1',
@@ -194,6 +194,7 @@ describe('offline stations and alerts', () => {
     lastFrameAt: lastFrameAgoMs === null ? null : new Date(now.getTime() - lastFrameAgoMs),
     framesIn: 1,
     framesOut: 1,
+    heartbeatIntervalS,
   });
   const station = (over: Partial<StationState>): StationState => ({ tenantId: 1, tenant: 'acme', identity: 'CP-1', link: undefined, lastSeen: new Date(now.getTime() - 20 * 60_000), ...over });
   const health = { lastSuccessAt: null, lastFailure: null, failing: false };
@@ -211,6 +212,12 @@ describe('offline stations and alerts', () => {
     expect(offlineSince(station({ link: link(599_000) }), now, 600_000)).toBeUndefined();
     expect(offlineSince(station({ link: link(601_000) }), now, 600_000)).toEqual(new Date(now.getTime() - 601_000));
     expect(offlineSince(station({ link: link(null) }), now, 600_000)).toEqual(new Date(now.getTime() - 3_600_000));
+  });
+
+  it('counts a connected station silent for longer than twice the Heartbeat interval its CPMS gave it as offline', () => {
+    expect(offlineSince(station({ link: link(119_000, 60) }), now, 600_000)).toBeUndefined();
+    expect(offlineSince(station({ link: link(121_000, 60) }), now, 600_000)).toEqual(new Date(now.getTime() - 121_000));
+    expect(offlineSince(station({ link: link(1_100_000, 600) }), now, 600_000)).toBeUndefined();
   });
 
   it('raises a station alert only after stationOfflineAlertMinutes, and none for a disabled tenant', () => {

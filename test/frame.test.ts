@@ -4,6 +4,7 @@ import { isSendable, partnerCloseCode } from '../broker/close-codes.ts';
 import { readEnvelope } from '../broker/frame.ts';
 import { identityProblem } from '../contract/index.ts';
 import { parseProtocols } from '../broker/upgrade.ts';
+import { heartbeatInterval } from '../broker/route.ts';
 
 const read = (text: string) => readEnvelope(Buffer.from(text, 'utf8'));
 
@@ -113,5 +114,16 @@ describe('upgrade request checks', () => {
     expect(parseProtocols('ocpp1.6,,ocpp2.0.1')).toBeUndefined();
     expect(parseProtocols('ocpp1.6, ocpp1.6')).toBeUndefined();
     expect(parseProtocols('ocpp 1.6')).toBeUndefined();
+  });
+});
+
+describe('the Heartbeat interval of a BootNotification answer', () => {
+  it('is read from 1.6 and 2.0.1 answers alike, and is null when missing, not a positive integer, or not JSON', () => {
+    expect(heartbeatInterval(Buffer.from('[3,"1",{"status":"Accepted","currentTime":"2026-12-03T00:00:00Z","interval":300}]'))).toBe(300);
+    expect(heartbeatInterval(Buffer.from('[3,"1",{"status":"Accepted","interval":60,"currentTime":"x"}]'))).toBe(60);
+    expect(heartbeatInterval(Buffer.from('[3,"1",{"status":"Accepted"}]'))).toBeNull();
+    expect(heartbeatInterval(Buffer.from('[3,"1",{"interval":0}]'))).toBeNull();
+    expect(heartbeatInterval(Buffer.from('[3,"1",{"interval":"300"}]'))).toBeNull();
+    expect(heartbeatInterval(Buffer.from('[3,"1",'))).toBeNull();
   });
 });

@@ -46,7 +46,8 @@ describe('OCPP 1.6J through the broker', () => {
 
     const live = await broker.api.stations.list.query();
     expect(live).toEqual([
-      expect.objectContaining({ tenantSlug: 'acme', identity: 'RDAM 123', subprotocol: 'ocpp1.6', framesIn: 3, framesOut: 3 }),
+      // heartbeatIntervalS: what the CPMS answered the station's BootNotification with (test/support/ocpp.ts: 300 s)
+      expect.objectContaining({ tenantSlug: 'acme', identity: 'RDAM 123', subprotocol: 'ocpp1.6', framesIn: 3, framesOut: 3, heartbeatIntervalS: 300 }),
     ]);
     await cp.close();
   });
