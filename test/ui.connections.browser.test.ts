@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paths } from '../server/paths.ts';
-import { launchChromium } from './support/browser.ts';
+import { launchChromium, signIn } from './support/browser.ts';
 import { startTestBroker, TEST_ADMIN, type TestBroker } from './support/broker.ts';
 import { attempt, freePort, station } from './support/ocpp.ts';
 
@@ -16,12 +16,7 @@ beforeAll(async () => {
   [broker, browser] = await Promise.all([startTestBroker({ logLevel: 'silent', upstreamConnectTimeoutMs: 1_000 }), launchChromium()]);
   page = await browser.newPage();
   page.setDefaultTimeout(10_000);
-  await page.goto(broker.server.url);
-  await page.waitForURL(`${broker.server.url}/login`);
-  await page.getByLabel('Username', { exact: true }).fill(TEST_ADMIN.adminUser);
-  await page.getByLabel('Password', { exact: true }).fill(TEST_ADMIN.adminPassword);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(`${broker.server.url}/`);
+  await signIn(page, broker.server.url, TEST_ADMIN);
 });
 
 afterAll(async () => {

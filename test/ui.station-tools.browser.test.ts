@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paths } from '../server/paths.ts';
-import { launchChromium } from './support/browser.ts';
+import { launchChromium, signIn } from './support/browser.ts';
 import { startTestBroker, TEST_ADMIN, type TestBroker } from './support/broker.ts';
 import { startCpms, station, type TestCpms } from './support/ocpp.ts';
 
@@ -19,12 +19,7 @@ beforeAll(async () => {
   [broker, cpms, browser] = await Promise.all([startTestBroker({ logLevel: 'silent' }), startCpms({ protocols: ['ocpp1.6'] }), launchChromium()]);
   page = await browser.newPage();
   page.setDefaultTimeout(10_000);
-  await page.goto(broker.server.url);
-  await page.waitForURL(`${broker.server.url}/login`);
-  await page.getByLabel('Username', { exact: true }).fill(TEST_ADMIN.adminUser);
-  await page.getByLabel('Password', { exact: true }).fill(TEST_ADMIN.adminPassword);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(`${broker.server.url}/`);
+  await signIn(page, broker.server.url, TEST_ADMIN);
 }, 120_000); // building the UI, when it is stale, takes a while
 
 afterAll(async () => {

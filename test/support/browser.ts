@@ -31,3 +31,13 @@ export function cspViolations(page: Page): string[] {
   });
   return seen;
 }
+
+/** Opens the UI at `url`, which sends a signed-out browser to its login page, and signs in as `user`. */
+export async function signIn(page: Page, url: string, user: { adminUser: string; adminPassword: string }): Promise<void> {
+  await page.goto(url);
+  await page.waitForURL(`${url}/login`);
+  await page.getByLabel('Username', { exact: true }).fill(user.adminUser);
+  await page.getByLabel('Password', { exact: true }).fill(user.adminPassword);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${url}/`);
+}
