@@ -21,6 +21,14 @@ export type OcppVersion = (typeof OCPP_VERSIONS)[number];
 export const AUTHORIZATION_MODES = ['cpms', 'broker'] as const;
 export type AuthorizationMode = (typeof AUTHORIZATION_MODES)[number];
 
+/**
+ * What the broker does with the CPMS's SetChargingProfile and ClearChargingProfile while it does smart charging
+ * (/work/shared/SMART-CHARGING.md): pass them to the station (the broker never offers more than the CPMS's limit),
+ * answer Accepted itself without the station seeing them, or answer Rejected itself.
+ */
+export const CPMS_CHARGING_POLICIES = ['forward', 'accept', 'reject'] as const;
+export type CpmsChargingPolicy = (typeof CPMS_CHARGING_POLICIES)[number];
+
 /** A new tenant's settings, as the database defaults them and the forms start. */
 export const TENANT_DEFAULTS = {
   enabled: true,
@@ -32,6 +40,7 @@ export const TENANT_DEFAULTS = {
   ocppVersion: '1.6',
   authorizationMode: 'cpms',
   smartCharging: false,
+  cpmsChargingPolicy: 'forward',
 } as const satisfies {
   enabled: boolean;
   stationProfile: SecurityProfile;
@@ -42,6 +51,7 @@ export const TENANT_DEFAULTS = {
   ocppVersion: OcppVersion;
   authorizationMode: AuthorizationMode;
   smartCharging: boolean;
+  cpmsChargingPolicy: CpmsChargingPolicy;
 };
 
 /** Whether a profile authenticates with Basic auth, a password (profiles 1 and 2), on either leg. */
@@ -127,6 +137,7 @@ const tenantFields = z.object({
   authorizationMode: z.enum(AUTHORIZATION_MODES).optional(),
   /** Off: driver identification only. On: the broker shares each site's current among its sessions. */
   smartCharging: z.boolean().optional(),
+  cpmsChargingPolicy: z.enum(CPMS_CHARGING_POLICIES).optional(),
 });
 
 export type TenantSecurity = Pick<z.infer<typeof tenantFields>, 'cpmsUrl' | 'stationProfile' | 'cpmsProfile' | 'cpmsAuth'>;

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { ScheduleWindow } from '../contract/schedule.ts';
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
-import { AUTHORIZATION_MODES, CPMS_AUTHS, OCPP_VERSIONS, ROLES, TENANT_DEFAULTS } from '../contract/index.ts';
+import { AUTHORIZATION_MODES, CPMS_AUTHS, CPMS_CHARGING_POLICIES, OCPP_VERSIONS, ROLES, TENANT_DEFAULTS } from '../contract/index.ts';
 
 /** Milliseconds since the epoch, as `timestamp_ms` columns store them. */
 const now = sql`(cast(unixepoch('subsec') * 1000 as integer))`;
@@ -35,6 +35,8 @@ export const tenants = sqliteTable('tenants', {
   authorizationMode: text('authorization_mode', { enum: AUTHORIZATION_MODES }).notNull().default(TENANT_DEFAULTS.authorizationMode),
   /** Off: driver identification only. On: the broker allocates each site's current to its sessions (server/smart/). */
   smartCharging: integer('smart_charging', { mode: 'boolean' }).notNull().default(TENANT_DEFAULTS.smartCharging),
+  /** With smart charging on: forward the CPMS's charging commands, answer them Accepted, or answer them Rejected. */
+  cpmsChargingPolicy: text('cpms_charging_policy', { enum: CPMS_CHARGING_POLICIES }).notNull().default(TENANT_DEFAULTS.cpmsChargingPolicy),
   createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull().default(now),
   updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull().default(now),
 });
@@ -70,6 +72,9 @@ export const stations = sqliteTable(
     excluded: integer({ mode: 'boolean' }).notNull().default(false),
     /** Set by dispatch when the station rejects profiles or draws more than offered: counted at its maximum. */
     uncontrollable: integer({ mode: 'boolean' }).notNull().default(false),
+    /** Why and since when: `rejected` (a profile was Rejected or NotSupported) or `overdraw` (drew more than offered). */
+    uncontrollableReason: text('uncontrollable_reason'),
+    uncontrollableSince: integer('uncontrollable_since', { mode: 'timestamp_ms' }),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull().default(now),
     updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull().default(now),
   },
@@ -106,6 +111,81 @@ export const sites = sqliteTable(
 );
 
 export type Site = typeof sites.$inferSelect;
+
+/**
+ * The charging profiles installed on stations, as far as the broker knows: the CPMS's (watched with their answers,
+ * so the broker never offers more than the CPMS allows) and the broker's own (ids 2,000,000,000 and up), so that a
+ * restarted broker knows what each station holds. A row is written when the station answers Accepted and removed
+ * when a Clear it Accepted covers it or its transaction ends.
+ */
+export const chargingProfiles = sqliteTable(
+  'charging_profiles',
+  {
+    id: integer().primaryKey({ autoIncrement: true }),
+    tenantId: integer('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    identity: text().notNull(),
+    owner: text({ enum: ['cpms', 'broker'] }).notNull(),
+    /** 1.6 chargingProfileId, 2.0.1 id. */
+    profileId: integer('profile_id').notNull(),
+    purpose: text().notNull(),
+    stackLevel: integer('stack_level').notNull(),
+    /** 1.6 connectorId, 2.0.1 evseId; 0 is the whole station. */
+    evseId: integer('evse_id').notNull(),
+    transactionId: text('transaction_id'),
+    /** As sent: 1.6 csChargingProfiles, 2.0.1 chargingProfile. */
+    profile: text({ mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    /** The broker's: the limit it wrote, A per phase. */
+    limitA: real('limit_a'),
+    installedAt: integer('installed_at', { mode: 'timestamp_ms' }).notNull().default(now),
+  },
+  (table) => [uniqueIndex('charging_profiles_key').on(table.tenantId, table.identity, table.owner, table.profileId)],
+);
+
+/** The offer in force for each open session of a site (what its station holds), and since when it charges or waits. */
+export const smartOffers = sqliteTable(
+  'smart_offers',
+  {
+    tenantId: integer('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    identity: text().notNull(),
+    transactionId: text('transaction_id').notNull(),
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    /** A per phase; 0 is paused. */
+    offerA: real('offer_a').notNull(),
+    reason: text().notNull(),
+    chargingSince: integer('charging_since', { mode: 'timestamp_ms' }),
+    waitingSince: integer('waiting_since', { mode: 'timestamp_ms' }),
+    updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull().default(now),
+  },
+  (table) => [primaryKey({ columns: [table.tenantId, table.identity, table.transactionId] }), index('smart_offers_site').on(table.siteId)],
+);
+
+/** Every limit the broker sent a station, with the answer: bounded by count and age (db/retention.ts). */
+export const limitChanges = sqliteTable(
+  'limit_changes',
+  {
+    id: integer().primaryKey({ autoIncrement: true }),
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    identity: text().notNull(),
+    transactionId: text('transaction_id'),
+    /** The TxProfile's or TxDefaultProfile's. */
+    purpose: text().notNull(),
+    fromA: real('from_a'),
+    toA: real('to_a').notNull(),
+    reason: text().notNull(),
+    /** The station's status (Accepted, Rejected, NotSupported) or what went wrong (timeout, not connected, error). */
+    outcome: text().notNull(),
+    at: integer({ mode: 'timestamp_ms' }).notNull().default(now),
+  },
+  (table) => [index('limit_changes_site_at').on(table.siteId, table.at)],
+);
 
 /**
  * Every certificate and key the broker holds:

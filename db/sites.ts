@@ -38,6 +38,8 @@ export const assignmentColumns = {
   priority: stations.priority,
   excluded: stations.excluded,
   uncontrollable: stations.uncontrollable,
+  uncontrollableReason: stations.uncontrollableReason,
+  uncontrollableSince: stations.uncontrollableSince,
 };
 
 export function stationsOfSite(db: Db, siteId: number) {

@@ -20,6 +20,7 @@ const publicColumns = {
   ocppVersion: tenants.ocppVersion,
   authorizationMode: tenants.authorizationMode,
   smartCharging: tenants.smartCharging,
+  cpmsChargingPolicy: tenants.cpmsChargingPolicy,
   createdAt: tenants.createdAt,
   updatedAt: tenants.updatedAt,
 };
