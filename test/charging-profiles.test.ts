@@ -49,6 +49,17 @@ const tx16 = (id: number, limit: number, extra: Record<string, unknown> = {}) =>
 
 const session = { evseId: 1, transactionId: '4711' };
 
+function txPayload16() {
+  return set16(1, {
+    chargingProfileId: 1,
+    transactionId: 4711,
+    stackLevel: 0,
+    chargingProfilePurpose: 'TxProfile',
+    chargingProfileKind: 'Absolute',
+    chargingSchedule: { startSchedule: new Date(T0).toISOString(), chargingRateUnit: 'A', chargingSchedulePeriod: [{ startPeriod: 0, limit: 10 }] },
+  });
+}
+
 describe('parsing the CPMS commands', () => {
   it('reads a 1.6 SetChargingProfile, ignoring fields it does not know', () => {
     const parsed = parseCommand('1.6', 'SetChargingProfile', {
@@ -355,6 +366,21 @@ describe('properties', () => {
         }
         expect(limitA === null).toBe(caps.length === 0 && sessionProfiles.length === 0);
         for (const p of prevailing) expect(limitA!).toBeLessThanOrEqual(p.limitA);
+      }),
+    );
+  });
+
+  it('a command reads the same with fields added that the broker does not know', () => {
+    const extra = fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }).filter((k) => !['__proto__', 'constructor'].includes(k)), fc.jsonValue(), { maxKeys: 4 });
+    fc.assert(
+      fc.property(extra, extra, (outer, inner) => {
+        const payload = txPayload16();
+        const widened = { ...outer, ...payload, csChargingProfiles: { ...inner, ...payload.csChargingProfiles } };
+        const read = (p: unknown) => {
+          const c = command('1.6', 'SetChargingProfile', p) as Extract<ProfileCommand, { action: 'SetChargingProfile' }>;
+          return { evseId: c.evseId, profile: c.profile };
+        };
+        expect(read(widened)).toEqual(read(payload));
       }),
     );
   });

@@ -247,6 +247,34 @@ describe("the tenant's policy for the CPMS's charging commands", () => {
   }
 });
 
+describe("the policy and the broker's own calls", () => {
+  it("answers under 'accept' while one of the broker's own calls is out, and watches a forwarded command held meanwhile", async () => {
+    const t = await tenant({ cpmsChargingPolicy: 'accept' });
+    const { cp, client, atStation } = await connect(t, 'CP-HELD', 'ocpp1.6');
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    cp.handle('GetConfiguration', async () => {
+      await gate;
+      return { configurationKey: [] };
+    });
+    const own = broker.server.broker.call(t.id, 'CP-HELD', 'GetConfiguration', {});
+    await sleep(50); // the broker's call is out
+
+    expect(await client.call('SetChargingProfile', txProfile16(700, 4711, 10))).toEqual({ status: 'Accepted' });
+    await broker.api.tenants.update.mutate({ id: t.id, cpmsChargingPolicy: 'forward' });
+    const forwarded = client.call('SetChargingProfile', txProfile16(701, 4712, 8));
+    await sleep(50);
+    expect(atStation.filter((f) => !f.outbound).map((f) => f.action)).toEqual(['GetConfiguration']); // held
+    open();
+    await own;
+    expect(await forwarded).toEqual({ status: 'Accepted' });
+    const limitOf = (transactionId: string) =>
+      broker.server.cpmsLimits.limitA(t.id, 'CP-HELD', { evseId: null, connectorId: 1, transactionId }, Date.now(), 230);
+    expect([limitOf('4711'), limitOf('4712')]).toEqual([10, 8]);
+    await cp.close({ force: true });
+  });
+});
+
 describe('after a restart', () => {
   it("still knows the CPMS's profiles on each station", async () => {
     const first = await startTestBroker();
