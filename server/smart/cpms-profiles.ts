@@ -113,7 +113,7 @@ export function createCpmsLimits(db: Db, log: Logger): CpmsProfiles {
     return brokerProfileKeys(db, tenantId, identity).some((p) => clearMatches(command, p));
   }
 
-  /** Stores what the station (or the broker, for it) accepted, and tells the listeners. */
+  /** Stores what the station (or the broker, for it) accepted, and logs the profiles dropped for the bound. */
   function accepted(tenantId: number, identity: string, version: OcppVersion, command: ProfileCommand, now: number): Applied {
     const applied = apply(load(tenantId, identity), command, version, now);
     commit(tenantId, identity, applied);
