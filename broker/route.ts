@@ -17,12 +17,20 @@ export interface RouteHooks {
    */
   answer?(call: Extract<Envelope, { kind: 'call' }>, frame: Buffer, pending: PendingCall): string | undefined;
   /**
+   * The same for a call from the CPMS to the station (smart charging: SetChargingProfile / ClearChargingProfile under
+   * the tenant's policy): the broker's answer goes back to the CPMS and the call never reaches the station. Asked
+   * before the call could be held for one of the broker's own calls; keep it quick, and leave it undefined when no
+   * one answers CPMS calls (the forwarding path then costs one field check).
+   */
+  answerCpms?(call: Extract<Envelope, { kind: 'call' }>, frame: Buffer, pending: PendingCall): string | undefined;
+  /**
    * Every frame that came from `from`, after it was forwarded (or answered). Must not throw or block. `call` is, for
    * a CALL, its entry in the calls in flight (a hook may set its `context`); for a CALLRESULT or CALLERROR, the entry
    * of the call it answers, context included, when that call is known.
-   * `local`: the frame never crossed to the CPMS: a station's call the broker answered itself, and that answer
-   * (observed as coming from the CPMS's side); a call the broker made itself (from the CPMS's side) and the station's
-   * answer to it.
+   * `local`: the frame never crossed to the other side: a station's call the broker answered itself, and that answer
+   * (observed as coming from the CPMS's side); a CPMS call the broker answered itself (`answerCpms`), and that answer
+   * (observed as coming from the station's side); a call the broker made itself (from the CPMS's side) and the
+   * station's answer to it.
    */
   observe?(from: Side, envelope: Envelope, frame: Buffer, call: PendingCall | undefined, local?: boolean): void;
   /** A call that `caller` sent was answered through the broker, `ms` after it went through. */
@@ -52,6 +60,14 @@ export function forward(from: Link, to: Link, frame: Buffer, hooks: RouteHooks):
   const envelope = readEnvelope(frame);
   const outbox = from.session.outbox;
   if (from.side === 'cpms') {
+    if (hooks.answerCpms !== undefined && envelope.kind === 'call') {
+      const local: PendingCall = { action: envelope.action, startedAt: now };
+      const reply = hooks.answerCpms(envelope, frame, local);
+      if (reply !== undefined) {
+        answerLocally(from, envelope, frame, reply, local, hooks);
+        return;
+      }
+    }
     if (outbox.out !== undefined && outbox.hold(frame, envelope)) return;
   } else if (envelope.kind === 'call') {
     if (outbox.claims !== undefined && outbox.claimed(envelope.action, frame)) {
@@ -95,14 +111,17 @@ export function deliver(from: Link, to: Link, frame: Buffer, envelope: Envelope,
   if (call !== undefined && to.side === 'cpms' && from.session.outbox.queue.length > 0) from.session.outbox.pump();
 }
 
-/** The broker's own answer to a station's call: sent back, observed with the call, and the call never forwarded. */
+/**
+ * The broker's own answer to a call (a station's, or the CPMS's): sent back, observed with the call, the answer observed
+ * as coming from the other side, and the call never forwarded.
+ */
 function answerLocally(from: Link, envelope: Envelope, frame: Buffer, reply: string, local: PendingCall, hooks: RouteHooks): void {
   from.ws.send(reply);
   from.framesSent++;
   if (hooks.observe) {
     hooks.observe(from.side, envelope, frame, local, true);
     const answer = Buffer.from(reply);
-    hooks.observe('cpms', readEnvelope(answer), answer, local, true);
+    hooks.observe(from.side === 'station' ? 'cpms' : 'station', readEnvelope(answer), answer, local, true);
   }
 }
 

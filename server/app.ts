@@ -23,6 +23,7 @@ import { createObservers } from './observers/index.ts';
 import { createWriter, type WriterOptions } from './observers/writer.ts';
 import { paths } from './paths.ts';
 import { createServices } from './services.ts';
+import type { CpmsProfiles } from './smart/cpms-profiles.ts';
 import { ensureServerCertificate, serverCredentials, TLS_SETTINGS } from './tls/server-certificate.ts';
 
 export interface RunningServer {
@@ -33,6 +34,8 @@ export interface RunningServer {
   /** https://<host>:<tlsPort> */
   tlsUrl: string;
   broker: Broker;
+  /** The CPMS's own charging profiles on each station, as the broker watched them (server/smart/cpms-profiles.ts). */
+  cpmsLimits: CpmsProfiles;
   /** Captured frames not written to the database yet. */
   observationsPending(): number;
   /** Stops accepting, closes every station link (1001) and its CPMS link, writes every observation, closes the database. */
@@ -159,6 +162,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     url: `http://${hostInUrl}:${port}`,
     tlsUrl: `https://${hostInUrl}:${tlsPort}`,
     broker,
+    cpmsLimits: services.cpmsLimits,
     observationsPending: () => writer.pending(),
     close: () =>
       (closing ??= (async () => {

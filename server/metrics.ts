@@ -171,6 +171,7 @@ export function createMetrics(sources: { broker: () => Broker; observationsPendi
 export function combineHooks(first: RouteHooks, second: RouteHooks): RouteHooks {
   return {
     answer: first.answer ?? second.answer,
+    answerCpms: first.answerCpms ?? second.answerCpms,
     observe(from, envelope, frame, call, local) {
       first.observe?.(from, envelope, frame, call, local);
       second.observe?.(from, envelope, frame, call, local);

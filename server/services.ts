@@ -11,6 +11,7 @@ import { createCpmsTester } from './cpms-test.ts';
 import { createDirectory } from './directory.ts';
 import { createInspector } from './inspector/index.ts';
 import { combineHooks, type Metrics } from './metrics.ts';
+import { createCpmsLimits } from './smart/cpms-profiles.ts';
 import type { Services } from './trpc.ts';
 
 /** The settings the services are made with. */
@@ -58,9 +59,13 @@ export function createServices(settings: ServiceSettings, parts: ServiceParts): 
   const inspector = createInspector();
   inspector.register(metrics.registry);
   const observers = parts.observers;
+  const cpmsLimits = createCpmsLimits(db, log);
   const broker = createBroker({
     directory,
-    hooksFor: (session) => inspector.hooks(session, observers ? combineHooks(observers(session), metrics.hooks) : metrics.hooks),
+    hooksFor: (session) => {
+      const inner = combineHooks(cpmsLimits.hooks(session), metrics.hooks);
+      return inspector.hooks(session, observers ? combineHooks(observers(session), inner) : inner);
+    },
     onRefused: metrics.refused,
     onConnection: connections.record,
     authThrottle: new AttemptThrottle(),
@@ -83,6 +88,7 @@ export function createServices(settings: ServiceSettings, parts: ServiceParts): 
     inspector,
     dataDir: settings.dataDir,
     connections,
+    cpmsLimits,
     cpmsTester: createCpmsTester({ directory, timeoutMs: settings.upstreamConnectTimeoutMs, maxPayloadBytes: settings.maxPayloadBytes }),
     offline: { stationSilentAfterMs: settings.stationSilentAfterMs, stationOfflineAlertMinutes: settings.stationOfflineAlertMinutes },
     writerHealth: parts.writerHealth,

@@ -12,6 +12,7 @@ import type { Metrics } from './metrics.ts';
 import type { SignInThrottle } from './auth/login-throttle.ts';
 import type { ConnectionLog } from './connections.ts';
 import type { CpmsTester } from './cpms-test.ts';
+import type { CpmsProfiles } from './smart/cpms-profiles.ts';
 import { hostOfHeader } from './own-host.ts';
 
 /** What lives as long as the server. */
@@ -33,6 +34,8 @@ export interface Services {
   dataDir: string;
   /** Station connections opened, refused and closed; CPMS health; when stations were last seen. */
   connections: ConnectionLog;
+  /** The CPMS's own charging profiles on each station, watched (server/smart/cpms-profiles.ts): what dispatch must respect. */
+  cpmsLimits: CpmsProfiles;
   /** Test handshakes toward tenants' CPMSs. */
   cpmsTester: CpmsTester;
   /** When a station counts as offline, and when that is an alert. */

@@ -20,9 +20,12 @@ export interface InspectedFrame {
   /** Increases with every frame the inspector records (all stations). */
   seq: number;
   at: string;
-  /** Who wrote the frame: `broker` for answers the broker gave itself (Authorize in broker authorization mode). */
+  /**
+   * Who wrote the frame: `broker` for answers the broker gave itself (Authorize in broker authorization mode, the CPMS's
+   * charging commands under the tenant's policy).
+   */
   origin: Party;
-  /** Where it went: `broker` for a station's call the broker answered itself. */
+  /** Where it went: `broker` for a call (a station's, or the CPMS's) the broker answered itself. */
   to: Party;
   type: Envelope['kind'];
   id: string | null;
@@ -73,6 +76,8 @@ interface Held {
   at: number;
   from: 'station' | 'cpms';
   local: boolean;
+  /** A CPMS call the broker answered itself (smart charging policy), or that answer. */
+  forCpms: boolean;
   envelope: Envelope;
   action: string | undefined;
   frame: Buffer;
@@ -160,7 +165,7 @@ export function createInspector(overrides: Partial<InspectorLimits> = {}) {
     }
   }
 
-  function record(log: StationLog, from: 'station' | 'cpms', envelope: Envelope, frame: Buffer, call: PendingCall | undefined, local: boolean) {
+  function record(log: StationLog, from: 'station' | 'cpms', envelope: Envelope, frame: Buffer, call: PendingCall | undefined, local: boolean, forCpms: boolean) {
     const size = frame.length;
     let kept = frame;
     if (size > limits.maxFrameBytes) kept = copy(frame.subarray(0, limits.maxFrameBytes));
@@ -170,6 +175,7 @@ export function createInspector(overrides: Partial<InspectorLimits> = {}) {
       at: Date.now(),
       from,
       local,
+      forCpms,
       envelope,
       action: call?.action ?? (envelope.kind === 'call' || envelope.kind === 'send' ? envelope.action : undefined),
       frame: kept,
@@ -206,8 +212,8 @@ export function createInspector(overrides: Partial<InspectorLimits> = {}) {
     return {
       seq: held.seq,
       at: new Date(held.at).toISOString(),
-      origin: held.from === 'station' ? 'station' : held.local ? 'broker' : 'cpms',
-      to: held.from === 'cpms' ? 'station' : held.local ? 'broker' : 'cpms',
+      origin: held.forCpms ? (held.from === 'cpms' ? 'cpms' : 'broker') : held.from === 'station' ? 'station' : held.local ? 'broker' : 'cpms',
+      to: held.forCpms ? (held.from === 'cpms' ? 'broker' : 'cpms') : held.from === 'cpms' ? 'station' : held.local ? 'broker' : 'cpms',
       type: envelope.kind,
       id: envelope.kind === 'invalid' ? null : envelope.id,
       action: held.action ?? null,
@@ -230,14 +236,24 @@ export function createInspector(overrides: Partial<InspectorLimits> = {}) {
     hooks(session: { tenantId: number; identity: string }, inner: RouteHooks = {}): RouteHooks {
       const key = keyOf(session.tenantId, session.identity);
       let log: StationLog | undefined;
+      // The CPMS calls the broker answered itself: their entries, handed back to `observe` with the call and the answer.
+      const answeredForCpms = new WeakSet<PendingCall>();
+      const answerCpms = inner.answerCpms;
       return {
         answer: inner.answer,
+        answerCpms:
+          answerCpms &&
+          ((call, frame, pending) => {
+            const reply = answerCpms(call, frame, pending);
+            if (reply !== undefined) answeredForCpms.add(pending);
+            return reply;
+          }),
         answered: inner.answered,
         outbox: inner.outbox,
         observe(from, envelope, frame, call, local) {
           try {
             if (!log || log.removed) log = logOf(key);
-            record(log, from, envelope, frame, call, local ?? false);
+            record(log, from, envelope, frame, call, local ?? false, local === true && call !== undefined && answeredForCpms.has(call));
           } catch {
             // never in the way of the traffic
           }
