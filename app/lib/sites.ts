@@ -39,3 +39,15 @@ export const REASONS: Record<string, string> = {
   'paused-rotation': 'Paused, waiting for its turn',
   'below-minimum': 'Its limit is below the minimum',
 };
+
+/** Why dispatch marked a station uncontrollable (stations.uncontrollableReason). */
+export const UNCONTROLLABLE_REASONS: Record<string, string> = {
+  rejected: 'It answered a charging profile Rejected or NotSupported',
+  overdraw: 'It drew more than it was offered for over a minute',
+};
+
+/** Why a reading may be out of date (sites.get marks it). */
+export const STALE: Record<string, { label: string; explanation: string }> = {
+  old: { label: 'Stale', explanation: 'The reading is older than 2 minutes' },
+  offline: { label: 'Offline', explanation: 'The station is offline: the car may draw something else by now' },
+};
