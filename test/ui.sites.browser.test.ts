@@ -202,6 +202,23 @@ describe('the live site page', () => {
     expect(entry).toMatchObject({ target: 'station:acme/CP3', after: expect.objectContaining({ uncontrollable: false }) });
   });
 
+  it("refuses taking away the site's only limit and a negative maximum, each under its field with focus on it", async () => {
+    const settings = page.getByRole('form', { name: 'Site settings' });
+    await settings.getByLabel('Grid limit per phase (A)', { exact: true }).fill('');
+    await settings.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => settings.getByText('A limit in A or in kW').count()).toBe(1);
+    expect(await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.name)).toBe('gridLimitA');
+    expect((await broker.api.sites.get.query({ id: siteId })).site.gridLimitA).toBe(20);
+    await settings.getByLabel('Grid limit per phase (A)', { exact: true }).fill('20');
+
+    const assign = page.getByRole('form', { name: 'Assign a station' });
+    await assign.getByLabel('Station', { exact: true }).selectOption({ label: 'CP3 (on this site)' });
+    await assign.getByLabel('Maximum current per phase (A)', { exact: true }).fill('-1');
+    await assign.getByRole('button', { name: 'Assign' }).click();
+    await expect.poll(() => assign.getByText('Not negative').count()).toBe(1);
+    expect(await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.name)).toBe('maxCurrentA');
+  });
+
   it('keeps the offers on screen and readable on a 390 px wide phone', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.reload();
