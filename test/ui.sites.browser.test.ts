@@ -143,6 +143,7 @@ const live = { timeout: 10_000 };
 describe('the live site page', () => {
   let siteId: number;
   let stationIds: Record<string, number>;
+  let cp2: ReturnType<typeof station>;
 
   beforeAll(async () => {
     ({ id: siteId } = await broker.api.sites.create.mutate({ tenantId, name: 'Yard', gridLimitA: 20 }));
@@ -151,7 +152,8 @@ describe('the live site page', () => {
   });
 
   it('shows the offer in force against the measured current, and follows a new offer and a new reading live', async () => {
-    const { transactionId, draw } = await charging('CP2', 15.6);
+    const { cp, transactionId, draw } = await charging('CP2', 15.6);
+    cp2 = cp;
     await page.setViewportSize({ width: 1280, height: 900 });
     await page.goto(`${url}/tenants/${tenantId}/sites/${siteId}`);
     const session = page.getByTestId('site-sessions').getByRole('row', { name: /CP2/ });
@@ -232,6 +234,14 @@ describe('the live site page', () => {
     // The page itself does not scroll sideways.
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  it('marks the reading of a session whose station went offline', async () => {
+    const session = page.getByTestId('site-sessions').getByRole('row', { name: /CP2/ });
+    expect(await session.getByTestId('stale').count()).toBe(0);
+    await cp2.close({ force: true });
+    await expect.poll(() => session.getByTestId('stale').textContent(), live).toBe('Offline');
+    expect(await session.getByTestId('measured').textContent()).toBe('11.9 A');
   });
 
   it('saves the CPMS charging policy in the tenant settings, which it enables with smart charging', async () => {
