@@ -158,6 +158,8 @@ describe('the live allocation of sites.get', () => {
     ]);
     expect(live.offers[0]).toMatchObject({ transactionId: '1', status: 'Charging', phases: ['L1', 'L2', 'L3'] });
     expect(live.totals.offeredA).toEqual([22, 22, 22]);
+    // CP1's current over 3 phases, CP2's and CP3's power readings.
+    expect(live.totals.measuredKw).toBeCloseTo((7 * 230 * 3 + 7_500 + 6_900) / 1000, 6);
     expect(live.uncontrolled.map((u) => u.identity)).toEqual(['CP3']);
     expect(live.smartCharging).toBe(false);
   });

@@ -95,9 +95,12 @@ export function siteView(site: SiteView, { db, links, silentAfterMs, now }: Site
 
   const perPhase = (items: { phases: PhaseName[]; amps: number | null }[]) =>
     allocation.budget.phases.map((phase) => items.reduce((sum, item) => sum + (item.phases.includes(phase) ? (item.amps ?? 0) : 0), 0));
-  const kw = (items: { phases: PhaseName[]; amps: number | null }[]) => items.reduce((sum, item) => sum + ((item.amps ?? 0) * site.voltageV * item.phases.length) / 1000, 0);
+  // In kW: a reading of the power where there is one (as the metric does), else amperes × voltage × phases.
+  const kw = (items: { phases: PhaseName[]; amps: number | null; watts?: number | null }[]) =>
+    items.reduce((sum, item) => sum + (item.watts ?? (item.amps ?? 0) * site.voltageV * item.phases.length) / 1000, 0);
+  const powerOf = new Map(sessions.map((s) => [s.id, s.powerW]));
   const offeredItems = offers.map((o) => ({ phases: o.phases, amps: o.offerA }));
-  const measuredItems = [...offers, ...uncontrolled].map((s) => ({ phases: s.phases, amps: s.measuredA }));
+  const measuredItems = [...offers, ...uncontrolled].map((s) => ({ phases: s.phases, amps: s.measuredA, watts: powerOf.get(s.transactionRef) }));
 
   return {
     site,
@@ -125,6 +128,7 @@ export function siteView(site: SiteView, { db, links, silentAfterMs, now }: Site
       /** Per phase, what the sessions draw by their latest readings (A), controlled or not. */
       measuredA: perPhase(measuredItems),
       offeredKw: kw(offeredItems),
+      /** From the power readings where there are some. */
       measuredKw: kw(measuredItems),
     },
   };
