@@ -1,7 +1,7 @@
-import { and, asc, desc, eq, gte, inArray, isNull, lte, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, inArray, isNull, lt, lte, sql } from 'drizzle-orm';
 import type { SiteCreate, SiteUpdate } from '../contract/sites.ts';
 import type { Db } from './index.ts';
-import { connectorStatus, meterSamples, sites, stations, tenants, transactions, type Site } from './schema.ts';
+import { connectorStatus, limitChanges, meterSamples, sites, smartOffers, stations, tenants, transactions, type Site } from './schema.ts';
 
 export type SiteView = Site;
 
@@ -134,4 +134,53 @@ export function loadPerMinute(db: Db, tenantId: number, identities: string[], fr
 /** Every site with its tenant's slug (for metrics). */
 export function allSites(db: Db) {
   return db.select({ site: sites, tenantSlug: tenants.slug }).from(sites).innerJoin(tenants, eq(tenants.id, sites.tenantId)).orderBy(sites.id).limit(10_000).all();
+}
+
+/** The offers in force for a site's sessions (dispatch writes them: db/smart.ts), at most one per open session. */
+export function offersInForce(db: Db, siteId: number) {
+  return db
+    .select({
+      identity: smartOffers.identity,
+      transactionId: smartOffers.transactionId,
+      offerA: smartOffers.offerA,
+      reason: smartOffers.reason,
+      chargingSince: smartOffers.chargingSince,
+      waitingSince: smartOffers.waitingSince,
+      updatedAt: smartOffers.updatedAt,
+    })
+    .from(smartOffers)
+    .where(eq(smartOffers.siteId, siteId))
+    .limit(10_000)
+    .all();
+}
+
+export type OfferInForce = ReturnType<typeof offersInForce>[number];
+
+/** A page of a site's limit change log: at most this many entries. */
+export const LIMIT_CHANGES_PAGE_MAX = 200;
+
+/**
+ * The limits the broker sent a site's stations with their answers, newest first: `limit` (at most
+ * LIMIT_CHANGES_PAGE_MAX) of them, older than the entry `before` (an id) when given; `more` says whether older ones exist.
+ */
+export function limitChangesOfSite(db: Db, siteId: number, page: { limit: number; before?: number }) {
+  const limit = Math.min(Math.max(1, page.limit), LIMIT_CHANGES_PAGE_MAX);
+  const rows = db
+    .select({
+      id: limitChanges.id,
+      identity: limitChanges.identity,
+      transactionId: limitChanges.transactionId,
+      purpose: limitChanges.purpose,
+      fromA: limitChanges.fromA,
+      toA: limitChanges.toA,
+      reason: limitChanges.reason,
+      outcome: limitChanges.outcome,
+      at: limitChanges.at,
+    })
+    .from(limitChanges)
+    .where(and(eq(limitChanges.siteId, siteId), page.before === undefined ? undefined : lt(limitChanges.id, page.before)))
+    .orderBy(desc(limitChanges.id))
+    .limit(limit + 1)
+    .all();
+  return { changes: rows.slice(0, limit), more: rows.length > limit };
 }

@@ -19,11 +19,15 @@ export interface StationView {
   priority: number;
   excluded: boolean;
   uncontrollable: boolean;
+  /** Why dispatch marked it uncontrollable: `rejected` (a profile was Rejected or NotSupported) or `overdraw`. */
+  uncontrollableReason: string | null;
+  uncontrollableSince: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
 
 type Row = typeof stations.$inferSelect;
+type AssignmentColumn = 'maxCurrentA' | 'phases' | 'phase' | 'priority' | 'excluded' | 'uncontrollable' | 'uncontrollableReason' | 'uncontrollableSince';
 
 function view({ passwordHash, cpmsPasswordSealed, ...row }: Row): StationView {
   return { ...row, passwordSet: passwordHash !== null, cpmsPasswordSet: cpmsPasswordSealed !== null };
@@ -66,9 +70,7 @@ export function createStation(db: Db, input: { tenantId: number; identity: strin
 export function updateStation(
   db: Db,
   id: number,
-  changes: Partial<
-    Pick<Row, 'description' | 'passwordHash' | 'cpmsPasswordSealed' | 'certificateFingerprint' | 'siteId' | 'maxCurrentA' | 'phases' | 'phase' | 'priority' | 'excluded'>
-  >,
+  changes: Partial<Pick<Row, 'description' | 'passwordHash' | 'cpmsPasswordSealed' | 'certificateFingerprint' | 'siteId' | AssignmentColumn>>,
 ): StationView | undefined {
   const row = db.update(stations).set({ ...changes, updatedAt: new Date() }).where(eq(stations.id, id)).returning().get();
   return row && view(row);

@@ -129,6 +129,7 @@ const UNIQUE_INDEXES: Record<string, (input: Record<string, unknown>) => string>
   'tenants.slug': (input) => `The slug "${String(input.slug)}" is taken`,
   'stations.tenant_id, stations.identity': (input) => `"${String(input.identity)}" is registered already`,
   'users.username': (input) => `The username "${String(input.username)}" is taken`,
+  'sites.tenant_id, sites.name': (input) => `A site "${String(input.name)}" exists already`,
 };
 
 /** CONFLICT with the index's message when `error` is a violation of one of UNIQUE_INDEXES; otherwise undefined. */

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { check } from '../app/lib/forms.ts';
-import { describeLimit, describeWindow, numberOrNull, textOf } from '../app/lib/sites.ts';
+import { describeLimit, describeWindow, mergeLog, numberOrNull, textOf } from '../app/lib/sites.ts';
 import { siteCreateSchema, siteUpdateSchema } from '../contract/sites.ts';
 
 describe('site forms', () => {
@@ -32,5 +32,37 @@ describe('site forms', () => {
       ok: true,
       data: { id: 1, schedule: [{ weekdays: [1, 3], from: '22:00', to: '24:00', limitA: 10 }] },
     });
+  });
+});
+
+describe('the limit change log of the site page', () => {
+  const PAGE = 20;
+  /** A log as the API holds it (ids rising with time, not consecutive: other sites share them), newest first. */
+  const log = fc.uniqueArray(fc.integer({ min: 1, max: 100_000 }), { maxLength: 120 }).map((ids) => ids.sort((a, b) => b - a).map((id) => ({ id })));
+
+  it('shows the top page read again, then what was shown older than it, newest first, never with a gap or twice', () => {
+    fc.assert(
+      fc.property(log, fc.nat(60), fc.nat(100), fc.integer({ min: 1, max: 200 }), (entries, arrived, loaded, max) => {
+        // What the page showed: the top page of the log before `arrived` entries came, and `loaded` older ones.
+        const before = entries.slice(Math.min(arrived, entries.length));
+        const shown = before.slice(0, PAGE + loaded);
+        const newest = entries.slice(0, PAGE);
+        const merged = mergeLog(newest, shown, max);
+        const ids = merged.map((e) => e.id);
+        expect(ids).toEqual([...ids].sort((a, b) => b - a));
+        expect(new Set(ids).size).toBe(ids.length);
+        // Always a run from the top of the log: nothing skipped between what is shown.
+        expect(ids).toEqual(entries.slice(0, ids.length).map((e) => e.id));
+        expect(ids.length).toBeGreaterThanOrEqual(Math.min(newest.length, max));
+        // What was shown stays, down to where it reached, unless more came than a page holds.
+        const reach = shown.length === 0 ? 0 : arrived + shown.length;
+        expect(ids.length).toBe(Math.min(max, arrived < PAGE ? Math.max(newest.length, reach) : newest.length));
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+
+  it('is empty when the log is', () => {
+    expect(mergeLog([], [{ id: 3 }], 100)).toEqual([]);
   });
 });

@@ -39,3 +39,28 @@ export const REASONS: Record<string, string> = {
   'paused-rotation': 'Paused, waiting for its turn',
   'below-minimum': 'Its limit is below the minimum',
 };
+
+/** Why dispatch marked a station uncontrollable (stations.uncontrollableReason). */
+export const UNCONTROLLABLE_REASONS: Record<string, string> = {
+  rejected: 'It answered a charging profile Rejected or NotSupported',
+  overdraw: 'It drew more than it was offered for over a minute',
+};
+
+/** Why a reading may be out of date (sites.get marks it). */
+export const STALE: Record<string, { label: string; explanation: string }> = {
+  old: { label: 'Stale', explanation: 'The reading is older than 2 minutes' },
+  offline: { label: 'Offline', explanation: 'The station is offline: the car may draw something else by now' },
+};
+
+/**
+ * A log shown newest first and read again page by page from the top (`newest`, ids descending), with older entries
+ * loaded on request (in `shown`): the new top page, then what was shown that is older than it, at most `max`. When the
+ * new page does not reach back to what was shown (more entries came than a page holds), what was shown is dropped
+ * rather than shown with a gap.
+ */
+export function mergeLog<T extends { id: number }>(newest: T[], shown: T[], max: number): T[] {
+  const oldest = newest.at(-1);
+  if (oldest === undefined) return [];
+  if (shown.length > 0 && oldest.id > shown[0]!.id) return newest.slice(0, max);
+  return [...newest, ...shown.filter((entry) => entry.id < oldest.id)].slice(0, max);
+}

@@ -47,4 +47,5 @@ export type InspectedFrame = Outputs['inspector']['frames'][number];
 export type SiteLive = Outputs['sites']['get'];
 export type Site = SiteLive['site'];
 export type SiteLoad = Outputs['sites']['load'];
+export type LimitChange = Outputs['sites']['limitChanges']['changes'][number];
 export type StationConfiguration = Outputs['stations']['configuration'];

@@ -58,11 +58,17 @@ export const registryRouter = router({
           .regex(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/, 'A SHA-256 fingerprint, as AB:CD:…')
           .nullable()
           .optional(),
+        /**
+         * Clears the mark dispatch sets when the station rejects profiles or draws more than offered, so that it is
+         * controlled again (and marked again if it still does not comply). Only dispatch sets it.
+         */
+        uncontrollable: z.literal(false).optional(),
       }).extend(assignmentFields.partial().shape),
     )
     /** Also its place in smart charging: site (of the same tenant), maximum current, phases, priority, excluded. */
-    .mutation(({ ctx, input: { id, ...changes } }) =>
-      audited(ctx, changes, () => {
+    .mutation(({ ctx, input: { id, uncontrollable, ...assigned } }) => {
+      const changes = uncontrollable === false ? { ...assigned, uncontrollable, uncontrollableReason: null, uncontrollableSince: null } : assigned;
+      return audited(ctx, changes, () => {
         const before = found(getStation(ctx.db, id));
         if (changes.siteId != null && getSite(ctx.db, changes.siteId)?.tenantId !== before.tenantId) {
           const issues = z.object({ siteId: z.never({ error: 'No such site of this tenant' }) }).safeParse({ siteId: changes.siteId });
@@ -71,8 +77,8 @@ export const registryRouter = router({
         const after = found(updateStation(ctx.db, id, changes));
         audit(ctx, 'station.update', target(ctx, after), { before, after });
         return after;
-      }),
-    ),
+      });
+    }),
 
   /** Sets or rotates the station's Basic auth password; null removes it. Stored as a hash of its bytes. */
   setPassword: adminProcedure
