@@ -11,6 +11,7 @@ import { createCpmsTester } from './cpms-test.ts';
 import { createDirectory } from './directory.ts';
 import { createInspector } from './inspector/index.ts';
 import { combineHooks, type Metrics } from './metrics.ts';
+import { createDispatch, noCpmsLimits, type CpmsLimits, type DispatchTimings } from './smart/dispatch.ts';
 import type { Services } from './trpc.ts';
 
 /** The settings the services are made with. */
@@ -39,6 +40,10 @@ export interface ServiceParts {
   observers?: (session: { tenantId: number; tenantSlug: string; identity: string; subprotocol: string | null }) => RouteHooks;
   reloadServerCertificate: () => void;
   writerHealth?: Services['writerHealth'];
+  /** Resolves once the observations captured so far are written (the writer's `flushed`): dispatch reads after it. */
+  observationsFlushed?: () => Promise<void>;
+  /** Smart charging's seams: the CPMS's own limits, and dispatch's timers (tests shorten them). */
+  smart?: { cpmsLimits?: CpmsLimits; timings?: Partial<DispatchTimings> };
 }
 
 /**
@@ -58,11 +63,27 @@ export function createServices(settings: ServiceSettings, parts: ServiceParts): 
   const inspector = createInspector();
   inspector.register(metrics.registry);
   const observers = parts.observers;
+  const smart = createDispatch({
+    db,
+    broker: () => broker,
+    log,
+    // The one seam of the CPMS's limits: noCpmsLimits until the CPMS watch is wired.
+    cpmsLimits: parts.smart?.cpmsLimits ?? noCpmsLimits,
+    flushed: parts.observationsFlushed,
+    registry: metrics.registry,
+    timings: parts.smart?.timings,
+  });
   const broker = createBroker({
     directory,
-    hooksFor: (session) => inspector.hooks(session, observers ? combineHooks(observers(session), metrics.hooks) : metrics.hooks),
+    hooksFor: (session) => {
+      const traffic = combineHooks(smart.hooks(session), metrics.hooks);
+      return inspector.hooks(session, observers ? combineHooks(observers(session), traffic) : traffic);
+    },
     onRefused: metrics.refused,
-    onConnection: connections.record,
+    onConnection: (event) => {
+      connections.record(event);
+      smart.connection(event);
+    },
     authThrottle: new AttemptThrottle(),
     pingIntervalMs: settings.pingIntervalMs,
     upstreamConnectTimeoutMs: settings.upstreamConnectTimeoutMs,
@@ -87,5 +108,6 @@ export function createServices(settings: ServiceSettings, parts: ServiceParts): 
     offline: { stationSilentAfterMs: settings.stationSilentAfterMs, stationOfflineAlertMinutes: settings.stationOfflineAlertMinutes },
     writerHealth: parts.writerHealth,
     host: settings.host,
+    smart,
   };
 }

@@ -39,6 +39,11 @@ export interface Writer {
   flush(): void;
   /** Resolves once everything pushed so far is written. */
   drained(): Promise<void>;
+  /**
+   * Resolves once what was pushed before this call is written (or dropped), sending it now; frames pushed later do not
+   * keep it waiting (as `drained` would under steady traffic). For readers of the database such as dispatch.
+   */
+  flushed(): Promise<void>;
   /** Writes everything pending, then stops the worker. */
   close(): Promise<void>;
 }
@@ -100,6 +105,10 @@ export function createWriter(databaseFile: string, log: Logger, options: WriterO
   let waiting: (() => void)[] = [];
   let soon: NodeJS.Immediate | undefined;
   let shed = { since: 0, lastWarnAt: -Infinity };
+  /** Batches settle in order: every batch up to this seq is written or dropped. */
+  let settledUpTo = -1;
+  /** flushed() callers, each waiting for the batch that was open when it called; one per caller, settled in order. */
+  let flushWaiters: { seq: number; resolve: () => void }[] = [];
 
   function start(exitInBatch?: number) {
     restartTimer = undefined;
@@ -152,6 +161,12 @@ export function createWriter(databaseFile: string, log: Logger, options: WriterO
   function settle(batch: Batch) {
     bytes -= batch.bytes;
     count -= batch.items.length;
+    settledUpTo = Math.max(settledUpTo, batch.seq);
+    if (flushWaiters.length > 0) {
+      const done = flushWaiters.filter((w) => w.seq <= settledUpTo);
+      flushWaiters = flushWaiters.filter((w) => w.seq > settledUpTo);
+      for (const w of done) w.resolve();
+    }
     if (count === 0) {
       draining = false;
       for (const resolve of waiting) resolve();
@@ -223,6 +238,12 @@ export function createWriter(databaseFile: string, log: Logger, options: WriterO
       draining = true;
       flush(true);
       return new Promise((resolve) => waiting.push(resolve));
+    },
+    flushed() {
+      const last = queue.at(-1) ?? [...inFlight.values()].at(-1);
+      if (count === 0 || !last || last.seq <= settledUpTo) return Promise.resolve();
+      flush(true);
+      return new Promise((resolve) => flushWaiters.push({ seq: last.seq, resolve }));
     },
     async close() {
       clearInterval(timer);

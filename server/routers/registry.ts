@@ -11,6 +11,7 @@ import {
 import { getTenant } from '../../db/tenants.ts';
 import { identityWarning, stationCreateSchema, stationPasswordSchema } from '../../contract/index.ts';
 import { getSite } from '../../db/sites.ts';
+import { clearUncontrollable } from '../../db/smart.ts';
 import { assignmentFields } from '../../contract/sites.ts';
 import { hashStationPassword, stationPasswordKey } from '../auth/station-password.ts';
 import { sealContext } from '../directory.ts';
@@ -58,21 +59,26 @@ export const registryRouter = router({
           .regex(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/, 'A SHA-256 fingerprint, as AB:CD:…')
           .nullable()
           .optional(),
+        /** false: the station complies again (dispatch marked it uncontrollable); it is controlled from now on. */
+        uncontrollable: z.literal(false).optional(),
       }).extend(assignmentFields.partial().shape),
     )
     /** Also its place in smart charging: site (of the same tenant), maximum current, phases, priority, excluded. */
-    .mutation(({ ctx, input: { id, ...changes } }) =>
-      audited(ctx, changes, () => {
+    .mutation(({ ctx, input: { id, uncontrollable, ...changes } }) => {
+      const after = audited(ctx, changes, () => {
         const before = found(getStation(ctx.db, id));
         if (changes.siteId != null && getSite(ctx.db, changes.siteId)?.tenantId !== before.tenantId) {
           const issues = z.object({ siteId: z.never({ error: 'No such site of this tenant' }) }).safeParse({ siteId: changes.siteId });
           throw new TRPCError({ code: 'BAD_REQUEST', message: 'No such site of this tenant', cause: issues.error });
         }
+        if (uncontrollable === false) clearUncontrollable(ctx.db, before.tenantId, before.identity);
         const after = found(updateStation(ctx.db, id, changes));
         audit(ctx, 'station.update', target(ctx, after), { before, after });
-        return after;
-      }),
-    ),
+        return { before, after };
+      });
+      ctx.smart?.stationChanged(after.after.tenantId, after.after.identity, after.before.siteId);
+      return after.after;
+    }),
 
   /** Sets or rotates the station's Basic auth password; null removes it. Stored as a hash of its bytes. */
   setPassword: adminProcedure
