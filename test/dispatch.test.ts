@@ -71,9 +71,16 @@ afterEach(async () => {
   dataDirs = [];
 });
 
-async function rig(version: '1.6' | '2.0.1', stations: StationSpec[], site: { gridLimitA: number; failsafeCurrentA?: number } = { gridLimitA: 32 }, dataDir?: string, existing?: Partial<Rig>): Promise<Rig> {
+async function rig(
+  version: '1.6' | '2.0.1',
+  stations: StationSpec[],
+  site: { gridLimitA: number; failsafeCurrentA?: number } = { gridLimitA: 32 },
+  dataDir?: string,
+  existing?: Partial<Rig>,
+  timings: Partial<DispatchTimings> = TIMINGS,
+): Promise<Rig> {
   const cpmsLimits = existing?.cpmsLimits ?? fakeCpmsLimits();
-  const broker = await startTestBroker(dataDir ? { dataDir } : {}, { smart: { cpmsLimits, timings: TIMINGS }, writer: { intervalMs: 100 } });
+  const broker = await startTestBroker(dataDir ? { dataDir } : {}, { smart: { cpmsLimits, timings }, writer: { intervalMs: 100 } });
   const cpms = existing?.cpms ?? (await startCpms());
   const cpmsFrames: unknown[][] = existing?.cpmsFrames ?? [];
   if (!existing) {
@@ -249,6 +256,21 @@ describe('dispatch over real sockets (OCPP 1.6)', () => {
     expect(await within(5_000, () => rej.limitA() === 16 && ok.limitA() === 16), `REJ ${rej.limitA()}, OK ${ok.limitA()}`).toBe(true);
     expect(await station('REJ')).toMatchObject({ uncontrollable: false, uncontrollableReason: null });
     cpmsSawNothingOfTheBroker(r.cpmsFrames);
+  }, 30_000);
+
+  it('marks a station whose car keeps drawing more than its limit (plus the margin) for longer than the overdraw time uncontrollable', async () => {
+    const r = await rig('1.6', [{ identity: 'OVER', maxA: 20 }, { identity: 'OK' }], { gridLimitA: 32 }, undefined, undefined, { ...TIMINGS, overdrawMs: 800 });
+    const [over, ok] = r.sims as [SimStation, SimStation];
+    over.ignoresLimits = true;
+    over.carMaxA = 20;
+    for (const sim of r.sims) await sim.connect();
+    await over.start('B1');
+    await ok.start('B2');
+    const station = async () => (await r.broker.api.registry.list.query({ tenantId: r.tenantId })).find((s) => s.identity === 'OVER')!;
+    expect(await within(8_000, async () => (await station()).uncontrollable)).toBe(true);
+    expect(await station()).toMatchObject({ uncontrollableReason: 'overdraw' });
+    // Counted at its maximum from then on: 32 - 20 A for the other.
+    expect(await within(5_000, () => ok.limitA() === 12), `OK holds ${ok.limitA()}`).toBe(true);
   }, 30_000);
 
   it('writes the failsafe once per station, not again on a reconnect while unchanged, and again when the site failsafe changes', async () => {

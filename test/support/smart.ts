@@ -37,6 +37,8 @@ export class SimStation {
   answer: 'Accepted' | 'Rejected' = 'Accepted';
   carMaxA = 32;
   maxA = 32;
+  /** A station that holds profiles but lets the car draw its maximum regardless. */
+  ignoresLimits = false;
   transactionId: string | null = null;
   cp: ReturnType<typeof station>;
   #meter: NodeJS.Timeout | undefined;
@@ -121,7 +123,8 @@ export class SimStation {
 
   /** What the car draws: min(limit, car maximum) while a session is open. */
   drawA(): number {
-    return this.transactionId === null ? 0 : Math.min(this.limitA(), this.carMaxA);
+    if (this.transactionId === null) return 0;
+    return this.ignoresLimits ? this.carMaxA : Math.min(this.limitA(), this.carMaxA);
   }
 
   async connect() {
