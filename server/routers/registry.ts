@@ -109,10 +109,12 @@ export const registryRouter = router({
   remove: adminProcedure.input(byId).mutation(({ ctx, input }) => {
     const before = found(getStation(ctx.db, input.id));
     ctx.broker.disconnect(before.tenantId, before.identity, CloseReason.STATION_REMOVED);
-    return audited(ctx, input, () => {
+    const removed = audited(ctx, input, () => {
       removeStation(ctx.db, input.id);
       audit(ctx, 'station.remove', target(ctx, before), { before });
       return { id: input.id };
     });
+    ctx.smart?.stationChanged(before.tenantId, before.identity, before.siteId);
+    return removed;
   }),
 });

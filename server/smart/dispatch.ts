@@ -118,7 +118,9 @@ export interface Dispatch {
   connection(event: ConnectionEvent): void;
   /** A site's settings changed (or it was removed). */
   siteChanged(siteId: number): void;
-  /** A station's assignment changed (site, maximum, priority, excluded, uncontrollable cleared). */
+  /** Smart charging was turned on or off for a tenant. */
+  tenantChanged(tenantId: number): void;
+  /** A station's assignment changed (site, maximum, priority, excluded, uncontrollable cleared), or it was removed. */
   stationChanged(tenantId: number, identity: string, previousSiteId?: number | null): void;
   /** Starts the periodic recompute. */
   start(): void;
@@ -132,6 +134,14 @@ export interface Dispatch {
 const TRIGGERS = new Set(['StartTransaction', 'StopTransaction', 'StatusNotification', 'MeterValues', 'TransactionEvent']);
 /** Capabilities kept per connection (one entry per connected station). */
 const CAPABILITIES_LIMIT = 10_000;
+/** Per-session memory (last raise, overdraw start): dropped at the session's end, and past this many, oldest first. */
+const SESSIONS_LIMIT = 100_000;
+
+function remember(map: Map<string, number>, key: string, value: number): void {
+  map.delete(key);
+  if (map.size >= SESSIONS_LIMIT) map.delete(map.keys().next().value!);
+  map.set(key, value);
+}
 
 type Outcome = 'Accepted' | string;
 
@@ -380,7 +390,7 @@ export function createDispatch(options: DispatchOptions): Dispatch {
         continue;
       }
       const since = overSince.get(d.id) ?? now;
-      overSince.set(d.id, since);
+      if (!overSince.has(d.id)) remember(overSince, d.id, since);
       if (now - since > t.overdrawMs) {
         const identity = controlled.find((o) => sessionKey(o) === d.id)!.identity;
         uncontrollable(site, identity, 'overdraw', { measuredA: d.measuredA, limitA: held });
@@ -450,7 +460,7 @@ export function createDispatch(options: DispatchOptions): Dispatch {
       const second = await Promise.all(
         steps.increases.map(async (step) => {
           const outcome = await send(site, txSend(step), 'normal');
-          if (outcome === 'Accepted') raisedAt.set(step.key, Date.now());
+          if (outcome === 'Accepted') remember(raisedAt, step.key, Date.now());
           return outcome;
         }),
       );
@@ -510,6 +520,10 @@ export function createDispatch(options: DispatchOptions): Dispatch {
     siteChanged(siteId) {
       refreshAssignments();
       schedule(siteId);
+    },
+    tenantChanged(tenantId) {
+      refreshAssignments();
+      for (const [k, siteId] of assigned) if (k.startsWith(`${tenantId}/`)) schedule(siteId);
     },
     stationChanged(tenantId, identity, previousSiteId) {
       refreshAssignments();
