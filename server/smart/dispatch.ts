@@ -14,45 +14,20 @@
  *
  * What it sends, per recompute (server/smart/plan.ts): the failsafe TxDefaultProfile of a station that lacks it and
  * every decrease first, at once (priority `high`); the increases only after every one of those was Accepted.
- * Payloads: server/smart/profiles.ts. What is Accepted is kept in charging_profiles, the offers in smart_offers, and
+ * Each call and its consequences: server/smart/send.ts; payloads: server/smart/profiles.ts. What is Accepted is kept in charging_profiles, the offers in smart_offers, and
  * every limit sent with its outcome in limit_changes; a restarted broker reads them and sends only what differs.
  */
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { Broker, ConnectionEvent, RouteHooks } from '../../broker/index.ts';
-import { OwnCallError } from '../../broker/index.ts';
 import type { Db } from '../../db/index.ts';
-import { getSite, openSessions, stationsOfSite, type AssignedStation, type OpenSession, type SiteView } from '../../db/sites.ts';
-import {
-  brokerProfiles,
-  clearUncontrollable,
-  dropBrokerProfiles,
-  dropOffer,
-  logLimitChange,
-  markUncontrollable,
-  saveBrokerProfile,
-  saveOffer,
-  siteOffers,
-  smartAssignments,
-  type BrokerProfile,
-} from '../../db/smart.ts';
+import { getSite, openSessions, stationsOfSite, type OpenSession } from '../../db/sites.ts';
+import { brokerProfiles, dropBrokerProfiles, dropOffer, saveOffer, siteOffers, smartAssignments, type BrokerProfile } from '../../db/smart.ts';
 import { getTenant } from '../../db/tenants.ts';
 import { allocate, nextTurn, stationPhases, type SessionDemand, type StationLoad } from './allocate.ts';
 import { measuredCurrent, siteSettings, stationLoad } from './live.ts';
 import { DEADBAND_A, plan, RAISE_INTERVAL_MS, RAISE_STEP_A, type PlanSession, type Step } from './plan.ts';
-import {
-  answerStatus,
-  capabilities16,
-  capabilities201,
-  CONFIGURATION_KEYS,
-  DEFAULT_CAPABILITIES,
-  getVariablesRequest,
-  profileIdFor,
-  setChargingProfile,
-  stackLevelAbove,
-  type Capabilities,
-  type ProfilePurpose,
-} from './profiles.ts';
+import { createSender, type Send } from './send.ts';
 
 /** The CPMS's own limits, as the CPMS watch keeps them (server/smart/cpms-profiles.ts). */
 export interface SessionTarget {
@@ -132,8 +107,6 @@ export interface Dispatch {
 
 /** Actions of the station after which its site is recomputed. */
 const TRIGGERS = new Set(['StartTransaction', 'StopTransaction', 'StatusNotification', 'MeterValues', 'TransactionEvent']);
-/** Capabilities kept per connection (one entry per connected station). */
-const CAPABILITIES_LIMIT = 10_000;
 /** Per-session memory (last raise, overdraw start): dropped at the session's end, and past this many, oldest first. */
 const SESSIONS_LIMIT = 100_000;
 
@@ -142,8 +115,6 @@ function remember(map: Map<string, number>, key: string, value: number): void {
   if (map.size >= SESSIONS_LIMIT) map.delete(map.keys().next().value!);
   map.set(key, value);
 }
-
-type Outcome = 'Accepted' | string;
 
 interface SiteRun {
   timer: NodeJS.Timeout | undefined;
@@ -158,7 +129,6 @@ export function createDispatch(options: DispatchOptions): Dispatch {
   /** tenant/identity → site, for the stations dispatch controls. */
   let assigned = new Map<string, number>();
   const runs = new Map<number, SiteRun>();
-  const capabilities = new Map<string, Promise<Capabilities>>();
   /** Per session (tenant/identity/transaction): when it was last raised, and since when it draws too much. */
   const raisedAt = new Map<string, number>();
   const overSince = new Map<string, number>();
@@ -168,12 +138,8 @@ export function createDispatch(options: DispatchOptions): Dispatch {
   let closed = false;
   let tick: NodeJS.Timeout | undefined;
 
-  const calls = options.registry
-    ? new Counter({ name: 'ocpp_broker_smart_profile_calls_total', help: 'SetChargingProfile calls of dispatch, by outcome', labelNames: ['outcome'], registers: [options.registry] })
-    : undefined;
-  const uncontrollableEvents = options.registry
-    ? new Counter({ name: 'ocpp_broker_smart_uncontrollable_total', help: 'Stations marked uncontrollable, by reason', labelNames: ['reason'], registers: [options.registry] })
-    : undefined;
+  const sender = createSender({ db, broker: options.broker, log, cpmsLimits, callTimeoutMs: t.callTimeoutMs, registry: options.registry });
+  const { send, uncontrollable } = sender;
 
   function refreshAssignments() {
     assigned = new Map(smartAssignments(db).map((a) => [key(a.tenantId, a.identity), a.siteId]));
@@ -212,102 +178,6 @@ export function createDispatch(options: DispatchOptions): Dispatch {
   function trigger(tenantId: number, identity: string) {
     const siteId = assigned.get(key(tenantId, identity));
     if (siteId !== undefined) schedule(siteId);
-  }
-
-  /** The station's capabilities, read once per connection before its first profile. */
-  function capabilitiesOf(tenantId: number, identity: string, version: '1.6' | '2.0.1'): Promise<Capabilities> {
-    const k = key(tenantId, identity);
-    let read = capabilities.get(k);
-    if (read) return read;
-    if (capabilities.size >= CAPABILITIES_LIMIT) capabilities.delete(capabilities.keys().next().value!);
-    const broker = options.broker();
-    read = (async () => {
-      try {
-        if (version === '1.6') {
-          return capabilities16(await broker.call(tenantId, identity, 'GetConfiguration', { key: [...CONFIGURATION_KEYS] }, { timeoutMs: t.callTimeoutMs }));
-        }
-        return capabilities201(await broker.call(tenantId, identity, 'GetVariables', getVariablesRequest(), { timeoutMs: t.callTimeoutMs }));
-      } catch (error) {
-        if (error instanceof OwnCallError && (error.code === 'GONE' || error.code === 'NOT_CONNECTED')) capabilities.delete(k);
-        return DEFAULT_CAPABILITIES;
-      }
-    })();
-    capabilities.set(k, read);
-    return read;
-  }
-
-  function uncontrollable(site: SiteView, identity: string, reason: string, detail: Record<string, unknown>) {
-    if (!markUncontrollable(db, site.tenantId, identity, reason, new Date())) return;
-    uncontrollableEvents?.inc({ reason });
-    log.warn({ event: 'smart.uncontrollable', siteId: site.id, identity, reason, ...detail }, 'smart charging: station marked uncontrollable, counted at its maximum');
-  }
-
-  interface Send {
-    station: AssignedStation;
-    version: '1.6' | '2.0.1';
-    purpose: ProfilePurpose;
-    place: number;
-    transactionId: string | null;
-    fromA: number | null;
-    toA: number;
-    phases: number;
-    reason: string;
-  }
-
-  /** One SetChargingProfile, with everything that follows from its answer. */
-  async function send(site: SiteView, s: Send, priority: 'high' | 'normal'): Promise<Outcome> {
-    const broker = options.broker();
-    const { tenantId } = site;
-    const identity = s.station.identity;
-    const caps = await capabilitiesOf(tenantId, identity, s.version);
-    let outcome: Outcome;
-    const level = stackLevelAbove(cpmsLimits.maxStackLevel(tenantId, identity, s.purpose), caps);
-    if (!caps.enabled) {
-      outcome = 'NotEnabled';
-      uncontrollable(site, identity, 'not-enabled', { purpose: s.purpose });
-    } else if (level === undefined) {
-      outcome = 'NoStackLevel';
-      uncontrollable(site, identity, 'stack-level', { purpose: s.purpose, maxStackLevel: caps.maxStackLevel });
-    } else {
-      const spec = { ...s, version: s.version, stackLevel: level, limitA: s.toA, voltageV: site.voltageV, amps: caps.amps };
-      const { payload, profile } = setChargingProfile(spec);
-      try {
-        outcome = answerStatus(await broker.call(tenantId, identity, 'SetChargingProfile', payload, { priority, timeoutMs: t.callTimeoutMs }));
-      } catch (error) {
-        outcome = error instanceof OwnCallError ? error.code : 'ERROR';
-      }
-      if (outcome === 'Accepted') {
-        saveBrokerProfile(db, {
-          tenantId,
-          identity,
-          profileId: profileIdFor(s.place),
-          purpose: s.purpose,
-          stackLevel: level,
-          evseId: s.place,
-          transactionId: s.transactionId,
-          profile,
-          limitA: s.toA,
-        });
-        if (clearUncontrollable(db, tenantId, identity)) {
-          log.info({ event: 'smart.controllable', siteId: site.id, identity }, 'smart charging: station accepts profiles again');
-        }
-      } else if (outcome === 'Rejected' || outcome === 'NotSupported' || outcome === 'CALL_ERROR' || outcome === 'Invalid') {
-        uncontrollable(site, identity, 'rejected', { purpose: s.purpose, outcome });
-      }
-    }
-    calls?.inc({ outcome });
-    logLimitChange(db, {
-      siteId: site.id,
-      identity,
-      transactionId: s.transactionId,
-      purpose: s.purpose,
-      fromA: s.fromA,
-      toA: s.toA,
-      reason: s.reason,
-      outcome,
-      at: new Date(),
-    });
-    return outcome;
   }
 
   async function recompute(siteId: number) {
@@ -512,7 +382,7 @@ export function createDispatch(options: DispatchOptions): Dispatch {
       if (event.kind === 'refused') return;
       const k = key(event.tenantId, event.identity);
       if (event.kind === 'closed') {
-        capabilities.delete(k);
+        sender.forget(event.tenantId, event.identity);
         probed.delete(k);
       }
       trigger(event.tenantId, event.identity);
