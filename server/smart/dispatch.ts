@@ -101,8 +101,6 @@ export interface Dispatch {
   start(): void;
   /** Stops the timers; waits for the recomputes under way. */
   close(): Promise<void>;
-  /** Resolves when no recompute is pending or running (tests). */
-  idle(): Promise<void>;
 }
 
 /** Actions of the station after which its site is recomputed. */
@@ -421,13 +419,6 @@ export function createDispatch(options: DispatchOptions): Dispatch {
       unwatch();
       for (const run of runs.values()) clearTimeout(run.timer);
       await Promise.all([...runs.values()].map((r) => r.running));
-    },
-    async idle() {
-      for (;;) {
-        const busy = [...runs.values()].filter((r) => r.running || r.timer);
-        if (busy.length === 0) return;
-        await Promise.all(busy.map((r) => r.running ?? new Promise((resolve) => setTimeout(resolve, t.debounceMs))));
-      }
     },
   };
 }
