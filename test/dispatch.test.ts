@@ -204,6 +204,12 @@ describe('dispatch over real sockets (OCPP 1.6)', () => {
     const cp1Down = txProfiles(r.received, 'CP1').find((c) => limitOf(c) === 16)!;
     const cp2Up = txProfiles(r.received, 'CP2')[0]!;
     expect(cp1Down.seq).toBeLessThan(cp2Up.seq);
+    // The third's: CP1 and CP2 lowered from 16 A before CP3 was raised above its failsafe.
+    const cp3Up = txProfiles(r.received, 'CP3')[0]!;
+    for (const identity of ['CP1', 'CP2']) {
+      const down = txProfiles(r.received, identity).find((c) => limitOf(c) < 16 && limitOf(c) > 8)!;
+      expect(down.seq).toBeLessThan(cp3Up.seq);
+    }
     // The TxProfile: the broker's id for connector 1, a stackLevel above the CPMS's (none: 1), the CPMS's integer transaction id.
     expect(cp2Up.payload).toMatchObject({
       connectorId: 1,
