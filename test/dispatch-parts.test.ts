@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { PhaseName } from '../server/smart/allocate.ts';
 import { plan, type PlanRules, type PlanSession } from '../server/smart/plan.ts';
 import {
+  answerStatus,
   capabilities16,
   capabilities201,
   DEFAULT_CAPABILITIES,
@@ -150,6 +151,13 @@ describe('the profiles the broker writes', () => {
     const result = (name: string, value: string, status = 'Accepted') => ({ attributeStatus: status, attributeValue: value, component: { name: 'SmartChargingCtrlr' }, variable: { name } });
     expect(capabilities201({ getVariableResult: [result('Enabled', 'false'), result('ProfileStackLevel', '2'), result('RateUnit', 'W')] })).toMatchObject({ enabled: false, maxStackLevel: 2, amps: false });
     expect(capabilities201({ getVariableResult: [result('ProfileStackLevel', '2', 'UnknownVariable'), result('RateUnit', 'A,W')] })).toMatchObject({ enabled: true, maxStackLevel: DEFAULT_CAPABILITIES.maxStackLevel, amps: true });
+  });
+
+  it("reads a SetChargingProfile answer's status, anything else as Invalid", () => {
+    expect(answerStatus({ status: 'Accepted' })).toBe('Accepted');
+    expect(answerStatus({ status: 'NotSupported' })).toBe('NotSupported');
+    expect(answerStatus({ status: 'x'.repeat(10_000) })).toBe('Invalid');
+    expect(answerStatus(undefined)).toBe('Invalid');
   });
 
   it('stacks one level above the CPMS, at least 1, and not at all without room', () => {

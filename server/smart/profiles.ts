@@ -166,9 +166,13 @@ export function stackLevelAbove(cpmsMax: number | null, caps: Pick<Capabilities,
   return level <= caps.maxStackLevel ? level : undefined;
 }
 
-const statusAnswer = z.object({ status: z.string() });
+/** SetChargingProfile statuses: 1.6 all three, 2.0.1 the first two. */
+const statusAnswer = z.object({ status: z.enum(['Accepted', 'Rejected', 'NotSupported']) });
 
-/** The status of a SetChargingProfile answer; 'Invalid' when unreadable. */
-export function answerStatus(answer: unknown): string {
+/**
+ * The status of a SetChargingProfile answer; 'Invalid' when unreadable or not one of the spec's (so that what a station
+ * writes never becomes a metric label or a log entry of its choosing).
+ */
+export function answerStatus(answer: unknown): 'Accepted' | 'Rejected' | 'NotSupported' | 'Invalid' {
   return statusAnswer.safeParse(answer).data?.status ?? 'Invalid';
 }

@@ -91,7 +91,6 @@ export function createSender(options: SenderOptions) {
     log.warn({ event: 'smart.uncontrollable', siteId: site.id, identity, reason, ...detail }, 'smart charging: station marked uncontrollable, counted at its maximum');
   }
 
-
   /** One SetChargingProfile, with everything that follows from its answer. */
   async function send(site: SiteView, s: Send, priority: 'high' | 'normal'): Promise<Outcome> {
     const broker = options.broker();
