@@ -108,6 +108,15 @@ const TRIGGERS = new Set(['StartTransaction', 'StopTransaction', 'StatusNotifica
 /** Per-session memory (last raise, overdraw start): dropped at the session's end, and past this many, oldest first. */
 const SESSIONS_LIMIT = 100_000;
 
+/** A writer that is down or far behind does not hold the site back longer than this: it recomputes on what is written. */
+const FLUSH_WAIT_MS = 5_000;
+
+async function waitAtMost(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
 function remember(map: Map<string, number>, key: string, value: number): void {
   map.delete(key);
   if (map.size >= SESSIONS_LIMIT) map.delete(map.keys().next().value!);
@@ -161,7 +170,7 @@ export function createDispatch(options: DispatchOptions): Dispatch {
     run.again = false;
     run.running = (async () => {
       try {
-        await options.flushed?.();
+        if (options.flushed) await waitAtMost(options.flushed(), FLUSH_WAIT_MS);
         if (!closed) await recompute(siteId);
       } catch (error) {
         log.error({ err: error, siteId }, 'smart charging: recomputing a site failed');
