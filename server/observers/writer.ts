@@ -63,6 +63,8 @@ const MAX_CRASHES = 3;
 const RESTART_DELAYS_MS = [250, 500, 1000, 2000, 5000];
 /** Failures logged per batch; the rest are counted. */
 const FAILURES_LOGGED = 10;
+/** flushed() callers waiting at once; past this, the oldest is let go. */
+const MAX_FLUSH_WAITERS = 1_000;
 /** The worker's own heap: what it holds is a few batches, never the bound. */
 const WORKER_HEAP_MB = 64;
 
@@ -243,6 +245,8 @@ export function createWriter(databaseFile: string, log: Logger, options: WriterO
       const last = queue.at(-1) ?? [...inFlight.values()].at(-1);
       if (count === 0 || !last || last.seq <= settledUpTo) return Promise.resolve();
       flush(true);
+      // Bounded: while the worker is down, callers that gave up waiting must not pile up.
+      if (flushWaiters.length >= MAX_FLUSH_WAITERS) flushWaiters.shift()!.resolve();
       return new Promise((resolve) => flushWaiters.push({ seq: last.seq, resolve }));
     },
     async close() {
