@@ -175,12 +175,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         ready = false;
         clearInterval(pruning);
         clearInterval(retention);
-        await services.smart?.close();
+        const smartStopped = services.smart?.close(); // its calls in flight fail (GONE) as the links close below
         const stopped = [httpServer, httpsServer].map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
         for (const server of [httpServer, httpsServer]) server.closeIdleConnections();
         await broker.close(CLOSE_LINKS_TIMEOUT_MS);
         for (const server of [httpServer, httpsServer]) server.closeAllConnections();
         await Promise.all(stopped);
+        await smartStopped;
         connections.close(); // the stations just closed are in the log
         await writer.close(); // what the last frames said is written before the database closes
         store.close();
