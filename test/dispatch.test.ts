@@ -238,6 +238,18 @@ describe('dispatch over real sockets (OCPP 1.6)', () => {
     }
   }, 60_000);
 
+  it('sends nothing to the stations of a tenant with smart charging off, and starts when it is turned on', async () => {
+    const r = await rig('1.6', [{ identity: 'CP1' }]);
+    await r.broker.api.tenants.update.mutate({ id: r.tenantId, smartCharging: false });
+    const [sim] = r.sims as [SimStation];
+    await sim.connect();
+    await sim.start('B1');
+    await sleep(2_500); // meter readings and periodic recomputes meanwhile
+    expect(r.received).toEqual([]);
+    await r.broker.api.tenants.update.mutate({ id: r.tenantId, smartCharging: true });
+    expect(await within(5_000, () => sim.limitA() === 32 && r.received.some((c) => c.action === 'SetChargingProfile'))).toBe(true);
+  }, 30_000);
+
   it('marks a station that rejects profiles uncontrollable and counts it at its maximum, until an admin clears it and it accepts', async () => {
     const r = await rig('1.6', [{ identity: 'REJ', maxA: 16 }, { identity: 'OK' }]);
     const [rej, ok] = r.sims as [SimStation, SimStation];
