@@ -65,7 +65,7 @@ export const registryRouter = router({
     )
     /** Also its place in smart charging: site (of the same tenant), maximum current, phases, priority, excluded. */
     .mutation(({ ctx, input: { id, uncontrollable, ...changes } }) => {
-      const after = audited(ctx, changes, () => {
+      const { before, after } = audited(ctx, changes, () => {
         const before = found(getStation(ctx.db, id));
         if (changes.siteId != null && getSite(ctx.db, changes.siteId)?.tenantId !== before.tenantId) {
           const issues = z.object({ siteId: z.never({ error: 'No such site of this tenant' }) }).safeParse({ siteId: changes.siteId });
@@ -76,8 +76,8 @@ export const registryRouter = router({
         audit(ctx, 'station.update', target(ctx, after), { before, after });
         return { before, after };
       });
-      ctx.smart?.stationChanged(after.after.tenantId, after.after.identity, after.before.siteId);
-      return after.after;
+      ctx.smart?.stationChanged(after.tenantId, after.identity, before.siteId);
+      return after;
     }),
 
   /** Sets or rotates the station's Basic auth password; null removes it. Stored as a hash of its bytes. */
