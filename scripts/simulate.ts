@@ -4,20 +4,20 @@
  *  - whether a site's limit was ever exceeded (the highest sum of offers, and of the limits dispatch would have sent,
  *    over the budget, per phase);
  *  - the energy delivered, against an unmanaged run where every car draws its maximum (and limits are exceeded);
- *  - the profile calls per station per hour that dispatch would send: offers that change by 1 A or more (deadband),
- *    decreases at once, increases by at most STEP_A per 2 minutes.
+ *  - the profile calls per station per hour that dispatch would send, by its own plan (server/smart/plan.ts): changes
+ *    of 1 A or more (deadband), decreases at once, increases by at most STEP_A per 2 minutes.
  * Usage: npm run simulate [-- --seed 42]
  */
 import { allocate, nextTurn, stationPhases, type SessionDemand, type SiteSettings, type StationLoad } from '../server/smart/allocate.ts';
+import { DEADBAND_A, plan, RAISE_INTERVAL_MS, RAISE_STEP_A } from '../server/smart/plan.ts';
 
 const SITES = 10;
 const STATIONS_PER_SITE = 20;
 const STEP_MS = 60_000;
 const DAY_START = Date.parse('2026-12-07T00:00:00Z'); // a Monday
 const MINUTES = 24 * 60;
-const DEADBAND_A = 1;
-const STEP_A = 4;
-const RAISE_EVERY_MS = 2 * 60_000;
+const STEP_A = RAISE_STEP_A;
+const RAISE_EVERY_MS = RAISE_INTERVAL_MS;
 
 const seedArg = process.argv.indexOf('--seed');
 let seed = seedArg > 0 ? Number(process.argv[seedArg + 1]) : 13;
@@ -140,20 +140,20 @@ for (let index = 0; index < SITES; index++) {
       const budget = allocation.budget.availableA[p]!;
       if (budget > 0) maxRatio = Math.max(maxRatio, allocation.offeredA[p]! / budget);
     });
-    allocation.offers.forEach((offer, i) => {
+    allocation.offers.forEach((offer, i) => (plugged[i]!.turn = nextTurn(plugged[i]!.turn, offer, at)));
+    // What dispatch sends (server/smart/plan.ts): decreases at once, then stepped increases.
+    const available = Object.fromEntries(allocation.budget.phases.map((phase, p) => [phase, allocation.budget.availableA[p]!]));
+    const planned = allocation.offers.map((offer, i) => {
       const st = plugged[i]!;
-      st.turn = nextTurn(st.turn, offer, at);
-      const target = offer.offerA;
-      if (target < st.sentA) {
-        // Decreases go at once, small ones too: the sum of the limits in force must stay within the budget.
-        st.sentA = target;
-        st.calls++;
-      } else if (target - st.sentA >= DEADBAND_A && at - st.raisedAt >= RAISE_EVERY_MS) {
-        st.sentA = st.sentA === 0 ? Math.min(target, Math.max(site.minCurrentA, STEP_A)) : Math.min(target, st.sentA + STEP_A);
-        st.raisedAt = at;
-        st.calls++;
-      }
+      return { key: String(i), phases: offer.phases, heldA: st.sentA, targetA: offer.offerA, raisedAt: Number.isFinite(st.raisedAt) ? st.raisedAt : null };
     });
+    const { decreases, increases } = plan(planned, available, { deadbandA: DEADBAND_A, raiseStepA: STEP_A, raiseIntervalMs: RAISE_EVERY_MS, minCurrentA: site.minCurrentA }, at);
+    for (const step of [...decreases, ...increases]) {
+      const st = plugged[Number(step.key)]!;
+      if (step.toA > st.sentA) st.raisedAt = at;
+      st.sentA = step.toA;
+      st.calls++;
+    }
     // What the stations were told, after this step's calls: never more than the budget either.
     allocation.budget.phases.forEach((phase, p) => {
       const budget = allocation.budget.availableA[p]!;

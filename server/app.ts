@@ -7,7 +7,7 @@ import pkg from '../package.json' with { type: 'json' };
 import type { Broker } from '../broker/index.ts';
 import { pruneSessions } from '../db/users.ts';
 import { pruneAudit } from '../db/audit.ts';
-import { pruneSamples } from '../db/retention.ts';
+import { pruneLimitChanges, pruneSamples } from '../db/retention.ts';
 import { openDatabase } from '../db/index.ts';
 import { SESSION_IDLE_MS, SESSION_MAX_AGE_MS } from './auth/actor.ts';
 import { createFirstAdmin } from './auth/first-admin.ts';
@@ -22,7 +22,7 @@ import { registerSiteMetrics } from './smart/metrics.ts';
 import { createObservers } from './observers/index.ts';
 import { createWriter, type WriterOptions } from './observers/writer.ts';
 import { paths } from './paths.ts';
-import { createServices } from './services.ts';
+import { createServices, type ServiceParts } from './services.ts';
 import type { CpmsProfiles } from './smart/cpms-profiles.ts';
 import { ensureServerCertificate, serverCredentials, TLS_SETTINGS } from './tls/server-certificate.ts';
 
@@ -48,11 +48,16 @@ export interface StartOptions {
   logger?: Logger;
   /** Test seams of the observation writer (server/observers/writer.ts). */
   writer?: Pick<WriterOptions, 'exitInBatch' | 'intervalMs'>;
+  /** Test seams of smart charging (server/smart/dispatch.ts): the CPMS's limits, shorter timers. */
+  smart?: ServiceParts['smart'];
 }
 
 /** Links still open this long into a shutdown are ended without a close handshake. */
 const CLOSE_LINKS_TIMEOUT_MS = 3_000;
 const DAY_MS = 24 * 60 * 60_000;
+/** The limit change log of smart charging keeps at most this many rows, none older than this many days. */
+const LIMIT_CHANGES_ROWS = 100_000;
+const LIMIT_CHANGES_DAYS = 30;
 
 /**
  * Starts the broker: the database and its secrets, the proxy, then the same handlers on two listeners:
@@ -86,6 +91,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     if (samples) log.info({ event: 'samples.pruned', pruned: samples, retentionDays: config.sampleRetentionDays }, 'old meter samples deleted');
     const entries = pruneAudit(store.db, new Date(Date.now() - config.auditRetentionDays * DAY_MS));
     if (entries) log.info({ event: 'audit.pruned', pruned: entries, retentionDays: config.auditRetentionDays }, 'old audit log entries deleted');
+    const limits = pruneLimitChanges(store.db, new Date(Date.now() - LIMIT_CHANGES_DAYS * DAY_MS), LIMIT_CHANGES_ROWS);
+    if (limits) log.info({ event: 'limit_changes.pruned', pruned: limits }, 'old entries of the limit change log deleted');
   };
   pruneOld();
   const retention = setInterval(pruneOld, 6 * 60 * 60_000).unref();
@@ -105,6 +112,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     sealer,
     metrics,
     observers: createObservers(store.db, writer, log),
+    observationsFlushed: () => writer.flushed(),
+    smart: options.smart,
     reloadServerCertificate: () => httpsServer.setSecureContext({ ...TLS_SETTINGS, ...serverCredentials(store.db, sealer) }),
     writerHealth: () => {
       const reason = writer.problem();
@@ -149,6 +158,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     throw error;
   }
   services.listening = { port, tlsPort };
+  services.smart?.start();
   ready = true;
   const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const hostInUrl = host.includes(':') ? `[${host}]` : host;
@@ -169,11 +179,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         ready = false;
         clearInterval(pruning);
         clearInterval(retention);
+        const smartStopped = services.smart?.close(); // its calls in flight fail (GONE) as the links close below
         const stopped = [httpServer, httpsServer].map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
         for (const server of [httpServer, httpsServer]) server.closeIdleConnections();
         await broker.close(CLOSE_LINKS_TIMEOUT_MS);
         for (const server of [httpServer, httpsServer]) server.closeAllConnections();
         await Promise.all(stopped);
+        await smartStopped;
         connections.close(); // the stations just closed are in the log
         await writer.close(); // what the last frames said is written before the database closes
         store.close();

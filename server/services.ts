@@ -11,7 +11,8 @@ import { createCpmsTester } from './cpms-test.ts';
 import { createDirectory } from './directory.ts';
 import { createInspector } from './inspector/index.ts';
 import { combineHooks, type Metrics } from './metrics.ts';
-import { createCpmsLimits } from './smart/cpms-profiles.ts';
+import { createCpmsLimits, type CpmsLimits } from './smart/cpms-profiles.ts';
+import { createDispatch, type DispatchTimings } from './smart/dispatch.ts';
 import type { Services } from './trpc.ts';
 
 /** The settings the services are made with. */
@@ -40,6 +41,10 @@ export interface ServiceParts {
   observers?: (session: { tenantId: number; tenantSlug: string; identity: string; subprotocol: string | null }) => RouteHooks;
   reloadServerCertificate: () => void;
   writerHealth?: Services['writerHealth'];
+  /** Resolves once the observations captured so far are written (the writer's `flushed`): dispatch reads after it. */
+  observationsFlushed?: () => Promise<void>;
+  /** Smart charging's seams: the CPMS's own limits, and dispatch's timers (tests shorten them). */
+  smart?: { cpmsLimits?: CpmsLimits; timings?: Partial<DispatchTimings> };
 }
 
 /**
@@ -60,14 +65,27 @@ export function createServices(settings: ServiceSettings, parts: ServiceParts): 
   inspector.register(metrics.registry);
   const observers = parts.observers;
   const cpmsLimits = createCpmsLimits(db, log);
+  const smart = createDispatch({
+    db,
+    broker: () => broker,
+    log,
+    // What the CPMS allows (its watched profiles); tests may put a table of their own in its place.
+    cpmsLimits: parts.smart?.cpmsLimits ?? cpmsLimits,
+    flushed: parts.observationsFlushed,
+    registry: metrics.registry,
+    timings: parts.smart?.timings,
+  });
   const broker = createBroker({
     directory,
     hooksFor: (session) => {
-      const inner = combineHooks(cpmsLimits.hooks(session), metrics.hooks);
-      return inspector.hooks(session, observers ? combineHooks(observers(session), inner) : inner);
+      const traffic = combineHooks(combineHooks(cpmsLimits.hooks(session), smart.hooks(session)), metrics.hooks);
+      return inspector.hooks(session, observers ? combineHooks(observers(session), traffic) : traffic);
     },
     onRefused: metrics.refused,
-    onConnection: connections.record,
+    onConnection: (event) => {
+      connections.record(event);
+      smart.connection(event);
+    },
     authThrottle: new AttemptThrottle(),
     pingIntervalMs: settings.pingIntervalMs,
     upstreamConnectTimeoutMs: settings.upstreamConnectTimeoutMs,
@@ -93,5 +111,6 @@ export function createServices(settings: ServiceSettings, parts: ServiceParts): 
     offline: { stationSilentAfterMs: settings.stationSilentAfterMs, stationOfflineAlertMinutes: settings.stationOfflineAlertMinutes },
     writerHealth: parts.writerHealth,
     host: settings.host,
+    smart,
   };
 }

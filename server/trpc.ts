@@ -13,6 +13,7 @@ import type { SignInThrottle } from './auth/login-throttle.ts';
 import type { ConnectionLog } from './connections.ts';
 import type { CpmsTester } from './cpms-test.ts';
 import type { CpmsProfiles } from './smart/cpms-profiles.ts';
+import type { Dispatch } from './smart/dispatch.ts';
 import { hostOfHeader } from './own-host.ts';
 
 /** What lives as long as the server. */
@@ -47,6 +48,8 @@ export interface Services {
   writerHealth?: () => { ok: boolean; reason?: string };
   /** The address the broker was told to listen on (`host`), when it is not all of them. */
   host?: string;
+  /** Smart charging's dispatch (server/smart/dispatch.ts): told when a site or a station's assignment changes. */
+  smart?: Dispatch;
 }
 
 /** What a request brings: HTTP gives it, tests can make one up. */

@@ -6,8 +6,8 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Store } from '../db/index.ts';
 import { samplesOf } from '../db/reports.ts';
-import { pruneSamples } from '../db/retention.ts';
-import { identifications, meterSamples, tenants, transactions } from '../db/schema.ts';
+import { pruneLimitChanges, pruneSamples } from '../db/retention.ts';
+import { identifications, limitChanges, meterSamples, sites, tenants, transactions } from '../db/schema.ts';
 import type { Captured } from '../server/observers/read.ts';
 import { createWriter, OVERHEAD_BYTES, type DropReason, type WriterEvents } from '../server/observers/writer.ts';
 import { paths } from '../server/paths.ts';
@@ -195,5 +195,36 @@ describe('retention', () => {
     await writer.close();
     expect(pruneSamples(store.db, new Date(Date.now() - 400 * DAY_MS))).toBe(4);
     expect(sampleCount()).toBe(4);
+  });
+
+  it('keeps the limit change log of smart charging to its row bound and its age, the newest rows kept', () => {
+    const siteId = store.db.insert(sites).values({ tenantId, name: 'S', gridLimitA: 32 }).returning().get().id;
+    const base = Date.now() - 10 * DAY_MS;
+    const row = (at: number) => ({ siteId, identity: 'CP', purpose: 'TxProfile', toA: 6, reason: 'share', outcome: 'Accepted', at: new Date(at) });
+    store.db.insert(limitChanges).values([row(base - 21 * DAY_MS), ...Array.from({ length: 10 }, (_, i) => row(base + i))]).run();
+    expect(pruneLimitChanges(store.db, new Date(Date.now() - 30 * DAY_MS), 4)).toBe(7);
+    expect(store.db.select().from(limitChanges).all().map((r) => r.at.getTime() - base)).toEqual([6, 7, 8, 9]);
+  });
+});
+
+describe('flushed', () => {
+  it('resolves once what was pushed before it is written, without waiting for what is pushed after', async () => {
+    const writer = createWriter(file, log, { intervalMs: 60_000 });
+    try {
+      for (let n = 0; n < 5; n++) writer.push(meterValues(n));
+      await writer.flushed();
+      expect(sampleCount()).toBe(20);
+      // Steady traffic after the call does not keep it waiting (drained() would wait for it too).
+      writer.push(meterValues(10));
+      const done = writer.flushed();
+      writer.push(meterValues(11));
+      await done;
+      expect(sampleCount()).toBeGreaterThanOrEqual(24);
+      await writer.flushed();
+      expect(sampleCount()).toBe(28);
+      await writer.flushed(); // nothing pending: at once
+    } finally {
+      await writer.close();
+    }
   });
 });

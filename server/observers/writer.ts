@@ -39,6 +39,11 @@ export interface Writer {
   flush(): void;
   /** Resolves once everything pushed so far is written. */
   drained(): Promise<void>;
+  /**
+   * Resolves once what was pushed before this call is written (or dropped), sending it now; frames pushed later do not
+   * keep it waiting (as `drained` would under steady traffic). For readers of the database such as dispatch.
+   */
+  flushed(): Promise<void>;
   /** Writes everything pending, then stops the worker. */
   close(): Promise<void>;
 }
@@ -58,6 +63,8 @@ const MAX_CRASHES = 3;
 const RESTART_DELAYS_MS = [250, 500, 1000, 2000, 5000];
 /** Failures logged per batch; the rest are counted. */
 const FAILURES_LOGGED = 10;
+/** flushed() callers waiting at once; past this, the oldest is let go. */
+const MAX_FLUSH_WAITERS = 1_000;
 /** The worker's own heap: what it holds is a few batches, never the bound. */
 const WORKER_HEAP_MB = 64;
 
@@ -100,6 +107,10 @@ export function createWriter(databaseFile: string, log: Logger, options: WriterO
   let waiting: (() => void)[] = [];
   let soon: NodeJS.Immediate | undefined;
   let shed = { since: 0, lastWarnAt: -Infinity };
+  /** Batches settle in order: every batch up to this seq is written or dropped. */
+  let settledUpTo = -1;
+  /** flushed() callers, each waiting for the batch that was open when it called; one per caller, settled in order. */
+  let flushWaiters: { seq: number; resolve: () => void }[] = [];
 
   function start(exitInBatch?: number) {
     restartTimer = undefined;
@@ -152,6 +163,12 @@ export function createWriter(databaseFile: string, log: Logger, options: WriterO
   function settle(batch: Batch) {
     bytes -= batch.bytes;
     count -= batch.items.length;
+    settledUpTo = Math.max(settledUpTo, batch.seq);
+    if (flushWaiters.length > 0) {
+      const done = flushWaiters.filter((w) => w.seq <= settledUpTo);
+      flushWaiters = flushWaiters.filter((w) => w.seq > settledUpTo);
+      for (const w of done) w.resolve();
+    }
     if (count === 0) {
       draining = false;
       for (const resolve of waiting) resolve();
@@ -223,6 +240,14 @@ export function createWriter(databaseFile: string, log: Logger, options: WriterO
       draining = true;
       flush(true);
       return new Promise((resolve) => waiting.push(resolve));
+    },
+    flushed() {
+      const last = queue.at(-1) ?? [...inFlight.values()].at(-1);
+      if (count === 0 || !last || last.seq <= settledUpTo) return Promise.resolve();
+      flush(true);
+      // Bounded: while the worker is down, callers that gave up waiting must not pile up.
+      if (flushWaiters.length >= MAX_FLUSH_WAITERS) flushWaiters.shift()!.resolve();
+      return new Promise((resolve) => flushWaiters.push({ seq: last.seq, resolve }));
     },
     async close() {
       clearInterval(timer);

@@ -68,7 +68,7 @@ export const registryRouter = router({
     /** Also its place in smart charging: site (of the same tenant), maximum current, phases, priority, excluded. */
     .mutation(({ ctx, input: { id, uncontrollable, ...assigned } }) => {
       const changes = uncontrollable === false ? { ...assigned, uncontrollable, uncontrollableReason: null, uncontrollableSince: null } : assigned;
-      return audited(ctx, changes, () => {
+      const { before, after } = audited(ctx, changes, () => {
         const before = found(getStation(ctx.db, id));
         if (changes.siteId != null && getSite(ctx.db, changes.siteId)?.tenantId !== before.tenantId) {
           const issues = z.object({ siteId: z.never({ error: 'No such site of this tenant' }) }).safeParse({ siteId: changes.siteId });
@@ -76,8 +76,10 @@ export const registryRouter = router({
         }
         const after = found(updateStation(ctx.db, id, changes));
         audit(ctx, 'station.update', target(ctx, after), { before, after });
-        return after;
+        return { before, after };
       });
+      ctx.smart?.stationChanged(after.tenantId, after.identity, before.siteId);
+      return after;
     }),
 
   /** Sets or rotates the station's Basic auth password; null removes it. Stored as a hash of its bytes. */
@@ -109,10 +111,12 @@ export const registryRouter = router({
   remove: adminProcedure.input(byId).mutation(({ ctx, input }) => {
     const before = found(getStation(ctx.db, input.id));
     ctx.broker.disconnect(before.tenantId, before.identity, CloseReason.STATION_REMOVED);
-    return audited(ctx, input, () => {
+    const removed = audited(ctx, input, () => {
       removeStation(ctx.db, input.id);
       audit(ctx, 'station.remove', target(ctx, before), { before });
       return { id: input.id };
     });
+    ctx.smart?.stationChanged(before.tenantId, before.identity, before.siteId);
+    return removed;
   }),
 });

@@ -75,20 +75,23 @@ export const sitesRouter = router({
     const before = found(getSite(ctx.db, input.id));
     const merged = siteLimitSchema.safeParse({ gridLimitA: input.gridLimitA === undefined ? before.gridLimitA : input.gridLimitA, gridLimitKw: input.gridLimitKw === undefined ? before.gridLimitKw : input.gridLimitKw });
     if (!merged.success) throw new TRPCError({ code: 'BAD_REQUEST', cause: merged.error });
-    return audited(ctx, input, () => {
+    const after = audited(ctx, input, () => {
       const after = found(updateSite(ctx.db, input));
       audit(ctx, 'site.update', target(ctx, after), { before, after });
       return after;
     });
+    ctx.smart?.siteChanged(after.id);
+    return after;
   }),
 
   /** Its stations stay registered, assigned to no site. */
   remove: adminProcedure.input(byId).mutation(({ ctx, input }) => {
     const before = found(getSite(ctx.db, input.id));
-    return audited(ctx, input, () => {
+    audited(ctx, input, () => {
       removeSite(ctx.db, input.id);
       audit(ctx, 'site.remove', target(ctx, before), { before });
-      return { id: input.id };
     });
+    ctx.smart?.siteChanged(input.id);
+    return { id: input.id };
   }),
 });

@@ -124,6 +124,7 @@ export const tenantsRouter = router({
     } else if (RECONNECT_ON.some((key) => before[key] !== after[key])) {
       ctx.broker.disconnectTenant(after.id, CloseReason.TENANT_SETTINGS_CHANGED);
     }
+    if (before.smartCharging !== after.smartCharging) ctx.smart?.tenantChanged(after.id);
     return after;
   }),
 
