@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gte, inArray, isNull, lt, lte, sql } from 'drizzle-orm';
 import type { SiteCreate, SiteUpdate } from '../contract/sites.ts';
 import type { Db } from './index.ts';
-import { connectorStatus, limitChanges, meterSamples, sites, smartOffers, stations, tenants, transactions, type Site } from './schema.ts';
+import { connectorStatus, limitChanges, meterSamples, sites, stations, tenants, transactions, type Site } from './schema.ts';
 
 export type SiteView = Site;
 
@@ -135,26 +135,6 @@ export function loadPerMinute(db: Db, tenantId: number, identities: string[], fr
 export function allSites(db: Db) {
   return db.select({ site: sites, tenantSlug: tenants.slug }).from(sites).innerJoin(tenants, eq(tenants.id, sites.tenantId)).orderBy(sites.id).limit(10_000).all();
 }
-
-/** The offers in force for a site's sessions (dispatch writes them: db/smart.ts), at most one per open session. */
-export function offersInForce(db: Db, siteId: number) {
-  return db
-    .select({
-      identity: smartOffers.identity,
-      transactionId: smartOffers.transactionId,
-      offerA: smartOffers.offerA,
-      reason: smartOffers.reason,
-      chargingSince: smartOffers.chargingSince,
-      waitingSince: smartOffers.waitingSince,
-      updatedAt: smartOffers.updatedAt,
-    })
-    .from(smartOffers)
-    .where(eq(smartOffers.siteId, siteId))
-    .limit(10_000)
-    .all();
-}
-
-export type OfferInForce = ReturnType<typeof offersInForce>[number];
 
 /** A page of a site's limit change log: at most this many entries. */
 export const LIMIT_CHANGES_PAGE_MAX = 200;

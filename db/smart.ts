@@ -93,10 +93,6 @@ export function logLimitChange(db: Db, row: Omit<typeof limitChanges.$inferInser
   db.insert(limitChanges).values(row).run();
 }
 
-export function recentLimitChanges(db: Db, siteId: number, limit = 100) {
-  return db.select().from(limitChanges).where(eq(limitChanges.siteId, siteId)).orderBy(sql`${limitChanges.id} desc`).limit(limit).all();
-}
-
 /** Marks a station uncontrollable (counted at its maximum); true when it was not already. */
 export function markUncontrollable(db: Db, tenantId: number, identity: string, reason: string, at: Date): boolean {
   return (

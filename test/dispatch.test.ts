@@ -3,7 +3,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../db/index.ts';
-import { recentLimitChanges, siteOffers } from '../db/smart.ts';
+import { limitChangesOfSite } from '../db/sites.ts';
+import { siteOffers } from '../db/smart.ts';
 import { chargingProfiles } from '../db/schema.ts';
 import type { CpmsLimits } from '../server/smart/cpms-profiles.ts';
 import type { DispatchTimings } from '../server/smart/dispatch.ts';
@@ -231,7 +232,7 @@ describe('dispatch over real sockets (OCPP 1.6)', () => {
       expect(rows.filter((p) => p.identity === 'CP1' && p.purpose === 'TxProfile')).toEqual([]);
       expect(rows.filter((p) => p.purpose === 'TxDefaultProfile').map((p) => [p.identity, p.limitA]).sort()).toEqual([['CP1', 6], ['CP2', 6], ['CP3', 6], ['CP4', 6]]);
       expect(siteOffers(store.db, r.siteId).map((o) => [o.identity, o.offerA]).sort()).toEqual([['CP2', 12], ['CP3', 8], ['CP4', 12]]);
-      const log = recentLimitChanges(store.db, r.siteId, 1_000);
+      const log = limitChangesOfSite(store.db, r.siteId, { limit: 200 }).changes;
       expect(log.length).toBe(r.received.filter((c) => c.action === 'SetChargingProfile').length);
       expect(new Set(log.map((l) => l.outcome))).toEqual(new Set(['Accepted']));
     } finally {

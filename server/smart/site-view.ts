@@ -5,7 +5,8 @@
  */
 import type { StationInfo } from '../../broker/index.ts';
 import type { Db } from '../../db/index.ts';
-import { offersInForce, type SiteView } from '../../db/sites.ts';
+import type { SiteView } from '../../db/sites.ts';
+import { siteOffers } from '../../db/smart.ts';
 import { silentSince } from '../dashboard.ts';
 import { stationPhases, type PhaseName } from './allocate.ts';
 import { liveAllocation, siteSettings, stationLoad } from './live.ts';
@@ -39,7 +40,7 @@ export function siteView(site: SiteView, { db, links, silentAfterMs, now }: Site
     const link = linkOf.get(identity);
     return link !== undefined && silentSince(link, at, silentAfterMs) === undefined;
   };
-  const sent = new Map(offersInForce(db, site.id).map((o) => [`${o.identity}\n${o.transactionId}`, o]));
+  const sent = new Map(siteOffers(db, site.id).map((o) => [`${o.identity}\n${o.transactionId}`, o]));
   const sessionOf = new Map(sessions.map((s) => [s.key, s]));
 
   const offers = allocation.offers.map((offer) => {
