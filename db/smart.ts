@@ -1,4 +1,4 @@
-import { and, count, eq, inArray, isNotNull, sql } from 'drizzle-orm';
+import { and, count, eq, inArray, isNotNull, isNull, or, sql } from 'drizzle-orm';
 import type { Db } from './index.ts';
 import { chargingProfiles, limitChanges, smartOffers, stations, tenants } from './schema.ts';
 
@@ -16,6 +16,27 @@ export function smartAssignments(db: Db): { tenantId: number; identity: string; 
     .where(and(eq(tenants.smartCharging, true), isNotNull(stations.siteId)))
     .limit(100_000)
     .all() as { tenantId: number; identity: string; siteId: number }[];
+}
+
+/**
+ * The broker's own profiles on stations it no longer controls (smart charging turned off, the station assigned to no
+ * site, excluded, or removed from the registry): to be cleared, so that they hold the station back no longer.
+ */
+export function releasedBrokerProfiles(db: Db, limit = 1_000): BrokerProfile[] {
+  return db
+    .select({ profile: chargingProfiles })
+    .from(chargingProfiles)
+    .leftJoin(stations, and(eq(stations.tenantId, chargingProfiles.tenantId), eq(stations.identity, chargingProfiles.identity)))
+    .innerJoin(tenants, eq(tenants.id, chargingProfiles.tenantId))
+    .where(
+      and(
+        eq(chargingProfiles.owner, 'broker'),
+        or(eq(tenants.smartCharging, false), isNull(stations.id), isNull(stations.siteId), eq(stations.excluded, true)),
+      ),
+    )
+    .limit(limit)
+    .all()
+    .map((row) => row.profile);
 }
 
 /** The broker's own profiles installed on some stations of a tenant, as far as it knows. */

@@ -252,6 +252,34 @@ describe('dispatch over real sockets (OCPP 1.6)', () => {
     expect(await within(5_000, () => sim.limitA() === 32 && r.received.some((c) => c.action === 'SetChargingProfile'))).toBe(true);
   }, 30_000);
 
+  it('clears its own profiles by their ids when smart charging is turned off, so that the station is held back no longer', async () => {
+    const r = await rig('1.6', [{ identity: 'CP1' }, { identity: 'CP2' }]);
+    const [cp1, cp2] = r.sims as [SimStation, SimStation];
+    for (const sim of r.sims) await sim.connect();
+    await cp1.start('B1');
+    await cp2.start('B2');
+    expect(await within(5_000, () => cp1.limitA() === 16 && cp2.limitA() === 16), `${held(r.sims)}`).toBe(true);
+
+    await r.broker.api.tenants.update.mutate({ id: r.tenantId, smartCharging: false });
+    expect(await within(5_000, () => cp1.profiles.size === 0 && cp2.profiles.size === 0), `${[...cp1.profiles.keys()]}`).toBe(true);
+    expect(cp1.limitA()).toBe(32);
+    const clears = r.received.filter((c) => c.action === 'ClearChargingProfile');
+    // Only qualified clears, of the broker's own ids: the failsafe (connector 0) and the TxProfile (connector 1) of each.
+    expect(clears.map((c) => [c.identity, c.payload]).sort()).toEqual([
+      ['CP1', { id: PROFILE_ID_BASE }],
+      ['CP1', { id: PROFILE_ID_BASE + 1 }],
+      ['CP2', { id: PROFILE_ID_BASE }],
+      ['CP2', { id: PROFILE_ID_BASE + 1 }],
+    ]);
+    const store = r.db();
+    try {
+      expect(await within(5_000, () => store.db.select().from(chargingProfiles).all().length === 0)).toBe(true);
+    } finally {
+      store.close();
+    }
+    cpmsSawNothingOfTheBroker(r.cpmsFrames);
+  }, 30_000);
+
   it('marks a station that rejects profiles uncontrollable and counts it at its maximum, until an admin clears it and it accepts', async () => {
     const r = await rig('1.6', [{ identity: 'REJ', maxA: 16 }, { identity: 'OK' }]);
     const [rej, ok] = r.sims as [SimStation, SimStation];

@@ -19,10 +19,10 @@
  */
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import type { Broker, ConnectionEvent, RouteHooks } from '../../broker/index.ts';
+import { OwnCallError, type Broker, type ConnectionEvent, type RouteHooks } from '../../broker/index.ts';
 import type { Db } from '../../db/index.ts';
 import { getSite, openSessions, stationsOfSite, type OpenSession } from '../../db/sites.ts';
-import { brokerProfiles, dropBrokerProfiles, dropOffer, saveOffer, siteOffers, smartAssignments, type BrokerProfile } from '../../db/smart.ts';
+import { brokerProfiles, dropBrokerProfiles, dropOffer, releasedBrokerProfiles, saveOffer, siteOffers, smartAssignments, type BrokerProfile } from '../../db/smart.ts';
 import { getTenant } from '../../db/tenants.ts';
 import { allocate, nextTurn, stationPhases, type SessionDemand, type StationLoad } from './allocate.ts';
 import { measuredCurrent, siteSettings, stationLoad } from './live.ts';
@@ -347,6 +347,41 @@ export function createDispatch(options: DispatchOptions): Dispatch {
     if (again) setTimeout(() => schedule(siteId), t.debounceMs).unref();
   }
 
+  /** Profiles being cleared now (tenant/identity/id): one ClearChargingProfile each at a time. */
+  const clearing = new Set<string>();
+
+  /**
+   * Clears, by their ids only, the broker's profiles on connected stations it no longer controls (smart charging off,
+   * no site, excluded, removed): otherwise a station would keep its failsafe, and a session its TxProfile, for good.
+   * A station that is not connected is cleared when it is back; the rows stay until the station answers.
+   */
+  function release() {
+    if (!started || closed) return;
+    const connected = new Map<string, '1.6' | '2.0.1'>();
+    for (const link of options.broker().stations()) connected.set(key(link.tenantId, link.identity), link.subprotocol?.startsWith('ocpp2') ? '2.0.1' : '1.6');
+    for (const profile of releasedBrokerProfiles(db)) {
+      const version = connected.get(key(profile.tenantId, profile.identity));
+      const k = `${key(profile.tenantId, profile.identity)}/${profile.profileId}`;
+      if (version === undefined || clearing.has(k)) continue;
+      clearing.add(k);
+      const payload = version === '1.6' ? { id: profile.profileId } : { chargingProfileId: profile.profileId };
+      void options
+        .broker()
+        .call(profile.tenantId, profile.identity, 'ClearChargingProfile', payload, { timeoutMs: t.callTimeoutMs })
+        .then((answer) => {
+          // Unknown: the station holds no such profile (any more): nothing is left to clear either way.
+          const status = (answer as { status?: unknown } | null)?.status;
+          const cleared = status === 'Accepted' || status === 'Unknown';
+          if (cleared) dropBrokerProfiles(db, profile.tenantId, profile.identity, profile.profileId);
+          log.info({ event: 'smart.profile_cleared', tenantId: profile.tenantId, identity: profile.identity, profileId: profile.profileId, cleared }, 'smart charging: a profile of the broker no longer needed');
+        })
+        .catch((error: unknown) => {
+          if (!(error instanceof OwnCallError)) log.error({ err: error, tenantId: profile.tenantId, identity: profile.identity }, 'smart charging: clearing a profile failed');
+        })
+        .finally(() => clearing.delete(k));
+    }
+  }
+
   const unwatch = cpmsLimits.onChange((change) => {
     // An accepted broad clear may have removed the broker's profiles: forget them, so that they are written again.
     if (change.broadClear) dropBrokerProfiles(db, change.tenantId, change.identity);
@@ -375,19 +410,23 @@ export function createDispatch(options: DispatchOptions): Dispatch {
         probed.delete(k);
       }
       trigger(event.tenantId, event.identity);
+      if (event.kind === 'opened') release();
     },
     siteChanged(siteId) {
       refreshAssignments();
       schedule(siteId);
+      release();
     },
     tenantChanged(tenantId) {
       refreshAssignments();
       for (const [k, siteId] of assigned) if (k.startsWith(`${tenantId}/`)) schedule(siteId);
+      release();
     },
     stationChanged(tenantId, identity, previousSiteId) {
       refreshAssignments();
       if (previousSiteId != null) schedule(previousSiteId);
       trigger(tenantId, identity);
+      release();
     },
     start() {
       if (started) return;
@@ -397,6 +436,7 @@ export function createDispatch(options: DispatchOptions): Dispatch {
         try {
           refreshAssignments();
           for (const siteId of new Set(assigned.values())) schedule(siteId);
+          release();
         } catch (error) {
           log.error({ err: error }, 'smart charging: the periodic recompute failed');
         }

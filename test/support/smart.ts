@@ -66,6 +66,10 @@ export class SimStation {
     });
     cp.handle('ClearChargingProfile', async ({ params = {} }: { params?: Record<string, unknown> }) => {
       record('ClearChargingProfile')({ params });
+      // By id only (what the broker sends); a clear by criteria removes every profile here.
+      const id = (this.version === '1.6' ? params.id : params.chargingProfileId) as number | undefined;
+      if (id === undefined) this.profiles.clear();
+      else if (!this.profiles.delete(id)) return { status: 'Unknown' };
       return { status: 'Accepted' };
     });
     cp.handle('GetConfiguration', async ({ params = {} }: { params?: Record<string, unknown> }) => {
