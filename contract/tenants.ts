@@ -29,14 +29,16 @@ export type AuthorizationMode = (typeof AUTHORIZATION_MODES)[number];
 export const CPMS_CHARGING_POLICIES = ['forward', 'accept', 'reject'] as const;
 export type CpmsChargingPolicy = (typeof CPMS_CHARGING_POLICIES)[number];
 
-/** A new tenant's settings, as the database defaults them and the forms start. */
+/**
+ * A new tenant's settings, as the database defaults them and the forms start. The password toward the CPMS is not
+ * one of them: it follows the station profile (`cpmsAuthOf`).
+ */
 export const TENANT_DEFAULTS = {
   enabled: true,
   stationProfile: 0,
   allowUnknownStations: false,
   profile1OverTls: true,
   cpmsProfile: 0,
-  cpmsAuth: 'passthrough',
   ocppVersion: '1.6',
   authorizationMode: 'cpms',
   smartCharging: false,
@@ -47,7 +49,6 @@ export const TENANT_DEFAULTS = {
   allowUnknownStations: boolean;
   profile1OverTls: boolean;
   cpmsProfile: SecurityProfile;
-  cpmsAuth: CpmsAuth;
   ocppVersion: OcppVersion;
   authorizationMode: AuthorizationMode;
   smartCharging: boolean;
@@ -70,6 +71,11 @@ export const usesCpmsPassword = (tenant: { cpmsProfile: number; cpmsAuth: CpmsAu
  */
 export function defaultCpmsAuth(stationProfile: number): CpmsAuth {
   return usesPassword(stationProfile) ? 'passthrough' : 'stored';
+}
+
+/** A tenant's password toward the CPMS: the one it was given, else the one that goes with its station profile. */
+export function cpmsAuthOf(t: { stationProfile?: number; cpmsAuth?: CpmsAuth }): CpmsAuth {
+  return t.cpmsAuth ?? defaultCpmsAuth(t.stationProfile ?? TENANT_DEFAULTS.stationProfile);
 }
 
 /** Lower-case letters, digits and inner hyphens: the slug is a path segment of every station URL. */
@@ -154,7 +160,7 @@ export function securityProblems(t: Partial<TenantSecurity>): { path: string; me
     problems.push({ path: 'cpmsUrl', message: `Profile ${cpmsProfile} toward the CPMS needs a wss:// URL` });
   }
   const stationProfile = t.stationProfile ?? TENANT_DEFAULTS.stationProfile;
-  if (usesPassword(cpmsProfile) && (t.cpmsAuth ?? TENANT_DEFAULTS.cpmsAuth) === 'passthrough' && !usesPassword(stationProfile)) {
+  if (usesPassword(cpmsProfile) && cpmsAuthOf(t) === 'passthrough' && !usesPassword(stationProfile)) {
     problems.push({ path: 'cpmsAuth', message: 'Pass-through needs stations on profile 1 or 2; store a CPMS password per station instead' });
   }
   return problems;

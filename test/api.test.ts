@@ -84,6 +84,23 @@ describe('tenants', () => {
     expect(await stored('ws://localhost:9000/ocpp', 'e')).toBe('ws://localhost:9000/ocpp'); // not a port of the broker
   });
 
+  it('gives a tenant created without a password toward the CPMS the one its station profile goes with, for every pair of profiles', async () => {
+    const made = [];
+    for (const stationProfile of [0, 1, 2, 3]) {
+      for (const cpmsProfile of [0, 1, 2, 3]) {
+        const tenant = await api.tenants.create({ ...acme, slug: `s${stationProfile}c${cpmsProfile}`, stationProfile, cpmsProfile });
+        made.push([stationProfile, cpmsProfile, tenant.cpmsAuth, (await api.tenants.get({ id: tenant.id })).cpmsAuth]);
+      }
+    }
+    const expected = (s: number) => (s === 1 || s === 2 ? 'passthrough' : 'stored');
+    expect(made).toEqual([0, 1, 2, 3].flatMap((s) => [0, 1, 2, 3].map((c) => [s, c, expected(s), expected(s)])));
+  });
+
+  it('keeps the password toward the CPMS it was given', async () => {
+    expect((await api.tenants.create({ ...acme, stationProfile: 0, cpmsAuth: 'passthrough' })).cpmsAuth).toBe('passthrough');
+    expect((await api.tenants.create({ ...acme, slug: 'b', stationProfile: 1, cpmsAuth: 'stored' })).cpmsAuth).toBe('stored');
+  });
+
   it('never lets a secret in the CPMS URL reach the database', async () => {
     await rejection(api.tenants.create({ ...acme, cpmsUrl: 'ws://user:hunter2hunter2@cpms.example.com' }));
     expect(t.raw()).not.toContain('hunter2hunter2');
