@@ -1,6 +1,5 @@
-import { TRPCError } from '@trpc/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openTestApi, type TestApi } from './support/api.ts';
+import { openTestApi, rejection, type TestApi } from './support/api.ts';
 import { startTestBroker } from './support/broker.ts';
 import { startCpms, station } from './support/ocpp.ts';
 
@@ -15,15 +14,6 @@ beforeEach(async () => {
 afterEach(() => t.close());
 
 const acme = { name: 'Acme Charging', slug: 'acme', cpmsUrl: 'wss://cpms.example.com/ocpp/' };
-
-async function rejection(promise: Promise<unknown>): Promise<TRPCError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(TRPCError);
-  return error as TRPCError;
-}
 
 describe('tenants', () => {
   it('creates, lists, reads, updates and removes a tenant', async () => {
