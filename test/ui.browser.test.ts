@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { browserTest } from './support/browser.ts';
+import { browserTest, keepsTheCsp } from './support/browser.ts';
 import { station } from './support/ocpp.ts';
 
 const ui = browserTest({ cpms: ['ocpp1.6'] });
@@ -189,11 +189,4 @@ describe('the admin UI', () => {
   });
 });
 
-describe('the Content-Security-Policy', () => {
-  it('is in force, and nothing the pages above did broke it', async () => {
-    const response = await ui.page.goto(ui.broker.server.url);
-    expect(response?.headers()['content-security-policy']).toContain("frame-ancestors 'none'");
-    await ui.page.waitForLoadState('networkidle');
-    expect(ui.violations).toEqual([]);
-  });
-});
+keepsTheCsp(ui);

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { browserTest, signIn } from './support/browser.ts';
+import { browserTest, keepsTheCsp, signIn } from './support/browser.ts';
 import { station } from './support/ocpp.ts';
 
 // Numbers and dates are compared as the page formats them.
@@ -337,11 +337,4 @@ describe('sessions in the admin UI', () => {
   });
 });
 
-describe('the Content-Security-Policy', () => {
-  it('is in force, and nothing the pages above did broke it', async () => {
-    const response = await ui.page.goto(ui.broker.server.url);
-    expect(response?.headers()['content-security-policy']).toContain("frame-ancestors 'none'");
-    await ui.page.waitForLoadState('networkidle');
-    expect(ui.violations).toEqual([]);
-  });
-});
+keepsTheCsp(ui);

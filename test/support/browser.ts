@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../server/config.ts';
 import { paths } from '../../server/paths.ts';
 import { startTestBroker, TEST_ADMIN, type TestBroker } from './broker.ts';
@@ -119,4 +119,16 @@ export function browserTest(options: BrowserTestOptions = {}): BrowserTest {
     await ui.broker?.close();
   });
   return ui;
+}
+
+/** The test a browser test file ends with: the Content-Security-Policy is in force, and nothing its pages did broke it. */
+export function keepsTheCsp(ui: BrowserTest): void {
+  describe('the Content-Security-Policy', () => {
+    it('is in force, and nothing the pages above did broke it', async () => {
+      const response = await ui.page.goto(ui.broker.server.url);
+      expect(response?.headers()['content-security-policy']).toContain("frame-ancestors 'none'");
+      await ui.page.waitForLoadState('networkidle');
+      expect(ui.violations).toEqual([]);
+    });
+  });
 }
