@@ -15,7 +15,7 @@ import { getStation } from '../../db/stations.ts';
 import { getTenant } from '../../db/tenants.ts';
 import { sealContext } from '../directory.ts';
 import { CertificateError, checkChain, createCsr, distinguishedName, facts, keyTypeOf, requestFacts } from '../tls/x509.ts';
-import { adminProcedure, audit, audited, router, viewerProcedure, type Context } from '../trpc.ts';
+import { adminProcedure, audit, audited, found, router, viewerProcedure, type Context } from '../trpc.ts';
 import { CloseReason } from '../../broker/close-codes.ts';
 
 /** Certificates that expire within this long stand out on the certificates page. */
@@ -95,7 +95,7 @@ function checkAreCas(chain: X509Certificate[]): void {
 }
 
 function checkOwner(ctx: Context, input: { tenantId: number; stationId?: number }): void {
-  if (!getTenant(ctx.db, input.tenantId)) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such tenant' });
+  found(getTenant(ctx.db, input.tenantId), 'tenant');
   if (input.stationId !== undefined && getStation(ctx.db, input.stationId)?.tenantId !== input.tenantId) {
     throw new TRPCError({ code: 'NOT_FOUND', message: 'No such station in this tenant' });
   }
@@ -202,9 +202,7 @@ export const certificatesRouter = router({
     }),
 
   csr: viewerProcedure.input(byId).query(({ ctx, input }) => {
-    const row = getCertificate(ctx.db, input.id);
-    if (!row?.csrPem) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such certificate request' });
-    return row.csrPem;
+    return found(getCertificate(ctx.db, input.id)?.csrPem ?? undefined, 'certificate request');
   }),
 
   /** The certificate the operator's CA signed for a CSR made here: it must match the key kept for it. */
@@ -233,8 +231,7 @@ export const certificatesRouter = router({
   }),
 
   remove: adminProcedure.input(byId).mutation(({ ctx, input }) => {
-    const row = getCertificate(ctx.db, input.id);
-    if (!row) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such certificate' });
+    const row = found(getCertificate(ctx.db, input.id), 'certificate');
     if (row.kind === 'server' && certificatesOf(ctx.db, 'server', null).length === 1) {
       throw new TRPCError({ code: 'PRECONDITION_FAILED', message: 'The TLS listener needs a certificate: upload another one first' });
     }
