@@ -31,7 +31,7 @@ export type CpmsChargingPolicy = (typeof CPMS_CHARGING_POLICIES)[number];
 
 /**
  * A new tenant's settings, as the database defaults them and the forms start. The password toward the CPMS is not
- * one of them: it follows the station profile (`cpmsAuthOf`).
+ * one of them: it follows the profiles (`cpmsAuthOf`).
  */
 export const TENANT_DEFAULTS = {
   enabled: true,
@@ -66,16 +66,17 @@ export const usesCpmsPassword = (tenant: { cpmsProfile: number; cpmsAuth: CpmsAu
   usesPassword(tenant.cpmsProfile) && tenant.cpmsAuth === 'stored';
 
 /**
- * The password toward the CPMS that goes with a station profile: the station's own header can only be passed on
- * when stations send one (profiles 1 and 2); otherwise the broker must send a stored one.
+ * The password toward the CPMS that goes with the profiles: the station's own Authorization header goes on unchanged,
+ * as a transparent proxy passes it, unless the CPMS wants a password (profiles 1 and 2) that stations do not send
+ * (profiles 0 and 3): then the broker sends a stored one.
  */
-export function defaultCpmsAuth(stationProfile: number): CpmsAuth {
-  return usesPassword(stationProfile) ? 'passthrough' : 'stored';
+export function defaultCpmsAuth(stationProfile: number, cpmsProfile: number): CpmsAuth {
+  return usesPassword(cpmsProfile) && !usesPassword(stationProfile) ? 'stored' : 'passthrough';
 }
 
-/** A tenant's password toward the CPMS: the one it was given, else the one that goes with its station profile. */
-export function cpmsAuthOf(t: { stationProfile?: number; cpmsAuth?: CpmsAuth }): CpmsAuth {
-  return t.cpmsAuth ?? defaultCpmsAuth(t.stationProfile ?? TENANT_DEFAULTS.stationProfile);
+/** A tenant's password toward the CPMS: the one it was given, else the one that goes with its profiles. */
+export function cpmsAuthOf(t: { stationProfile?: number; cpmsProfile?: number; cpmsAuth?: CpmsAuth }): CpmsAuth {
+  return t.cpmsAuth ?? defaultCpmsAuth(t.stationProfile ?? TENANT_DEFAULTS.stationProfile, t.cpmsProfile ?? TENANT_DEFAULTS.cpmsProfile);
 }
 
 /** Lower-case letters, digits and inner hyphens: the slug is a path segment of every station URL. */
