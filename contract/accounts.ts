@@ -15,7 +15,13 @@ export const usernameSchema = z
   .max(64, 'At most 64 characters')
   .regex(/^[a-z0-9._@-]+$/, 'Letters, digits and . _ @ - only');
 
-export const passwordSchema = z.string().min(12, 'At least 12 characters').max(1024, 'At most 1024 characters');
+/** The shortest password of an account. */
+export const PASSWORD_MIN_LENGTH = 12;
+
+export const passwordSchema = z
+  .string()
+  .min(PASSWORD_MIN_LENGTH, `At least ${PASSWORD_MIN_LENGTH} characters`)
+  .max(1024, 'At most 1024 characters');
 
 export const credentialsSchema = z.object({ username: usernameSchema, password: passwordSchema });
 

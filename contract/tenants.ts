@@ -29,14 +29,16 @@ export type AuthorizationMode = (typeof AUTHORIZATION_MODES)[number];
 export const CPMS_CHARGING_POLICIES = ['forward', 'accept', 'reject'] as const;
 export type CpmsChargingPolicy = (typeof CPMS_CHARGING_POLICIES)[number];
 
-/** A new tenant's settings, as the database defaults them and the forms start. */
+/**
+ * A new tenant's settings, as the database defaults them and the forms start. The password toward the CPMS is not
+ * one of them: it follows the profiles (`cpmsAuthOf`).
+ */
 export const TENANT_DEFAULTS = {
   enabled: true,
   stationProfile: 0,
   allowUnknownStations: false,
   profile1OverTls: true,
   cpmsProfile: 0,
-  cpmsAuth: 'passthrough',
   ocppVersion: '1.6',
   authorizationMode: 'cpms',
   smartCharging: false,
@@ -47,7 +49,6 @@ export const TENANT_DEFAULTS = {
   allowUnknownStations: boolean;
   profile1OverTls: boolean;
   cpmsProfile: SecurityProfile;
-  cpmsAuth: CpmsAuth;
   ocppVersion: OcppVersion;
   authorizationMode: AuthorizationMode;
   smartCharging: boolean;
@@ -65,11 +66,17 @@ export const usesCpmsPassword = (tenant: { cpmsProfile: number; cpmsAuth: CpmsAu
   usesPassword(tenant.cpmsProfile) && tenant.cpmsAuth === 'stored';
 
 /**
- * The password toward the CPMS that goes with a station profile: the station's own header can only be passed on
- * when stations send one (profiles 1 and 2); otherwise the broker must send a stored one.
+ * The password toward the CPMS that goes with the profiles: the station's own Authorization header goes on unchanged,
+ * as a transparent proxy passes it, unless the CPMS wants a password (profiles 1 and 2) that stations do not send
+ * (profiles 0 and 3): then the broker sends a stored one.
  */
-export function defaultCpmsAuth(stationProfile: number): CpmsAuth {
-  return usesPassword(stationProfile) ? 'passthrough' : 'stored';
+export function defaultCpmsAuth(stationProfile: number, cpmsProfile: number): CpmsAuth {
+  return usesPassword(cpmsProfile) && !usesPassword(stationProfile) ? 'stored' : 'passthrough';
+}
+
+/** A tenant's password toward the CPMS: the one it was given, else the one that goes with its profiles. */
+export function cpmsAuthOf(t: { stationProfile?: number; cpmsProfile?: number; cpmsAuth?: CpmsAuth }): CpmsAuth {
+  return t.cpmsAuth ?? defaultCpmsAuth(t.stationProfile ?? TENANT_DEFAULTS.stationProfile, t.cpmsProfile ?? TENANT_DEFAULTS.cpmsProfile);
 }
 
 /** Lower-case letters, digits and inner hyphens: the slug is a path segment of every station URL. */
@@ -154,7 +161,7 @@ export function securityProblems(t: Partial<TenantSecurity>): { path: string; me
     problems.push({ path: 'cpmsUrl', message: `Profile ${cpmsProfile} toward the CPMS needs a wss:// URL` });
   }
   const stationProfile = t.stationProfile ?? TENANT_DEFAULTS.stationProfile;
-  if (usesPassword(cpmsProfile) && (t.cpmsAuth ?? TENANT_DEFAULTS.cpmsAuth) === 'passthrough' && !usesPassword(stationProfile)) {
+  if (usesPassword(cpmsProfile) && cpmsAuthOf(t) === 'passthrough' && !usesPassword(stationProfile)) {
     problems.push({ path: 'cpmsAuth', message: 'Pass-through needs stations on profile 1 or 2; store a CPMS password per station instead' });
   }
   return problems;

@@ -27,8 +27,11 @@ export const tenants = sqliteTable('tenants', {
   organization: text(),
   /** The security profile the CPMS expects from the broker. */
   cpmsProfile: integer('cpms_profile').notNull().default(TENANT_DEFAULTS.cpmsProfile),
-  /** Profiles 1 and 2 toward the CPMS: pass the station's own Authorization header on, or send the stored CPMS password. */
-  cpmsAuth: text('cpms_auth', { enum: CPMS_AUTHS }).notNull().default(TENANT_DEFAULTS.cpmsAuth),
+  /**
+   * Profiles 1 and 2 toward the CPMS: pass the station's own Authorization header on, or send the stored CPMS password.
+   * The column default is the migration's (0002) and never applies: createTenant always writes `cpmsAuthOf(input)`.
+   */
+  cpmsAuth: text('cpms_auth', { enum: CPMS_AUTHS }).notNull().default('passthrough'),
   /** The OCPP version of the tenant's stations: badges may be 20 characters long under 1.6, 36 under 2.0.1 and 2.1. */
   ocppVersion: text('ocpp_version', { enum: OCPP_VERSIONS }).notNull().default(TENANT_DEFAULTS.ocppVersion),
   /** `cpms`: the CPMS decides and the broker only observes; `broker`: the broker answers Authorize from the driver list. */

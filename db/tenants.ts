@@ -2,7 +2,7 @@ import { eq, sql } from 'drizzle-orm';
 import type { Db } from './index.ts';
 import { prepared } from './prepared.ts';
 import { tenants, type Tenant } from './schema.ts';
-import type { TenantCreate, TenantUpdate } from '../contract/index.ts';
+import { cpmsAuthOf, type TenantCreate, type TenantUpdate } from '../contract/index.ts';
 
 /** The columns the API may show. Listed one by one so that a secret added later is never selected by accident. */
 const publicColumns = {
@@ -42,8 +42,9 @@ export function getTenantBySlug(db: Db, slug: string): TenantView | undefined {
   return prepared(db, tenantBySlug).get({ slug });
 }
 
+/** Without a password toward the CPMS, the one that goes with the station profile. */
 export function createTenant(db: Db, input: TenantCreate): TenantView {
-  return db.insert(tenants).values(input).returning(publicColumns).get();
+  return db.insert(tenants).values({ ...input, cpmsAuth: cpmsAuthOf(input) }).returning(publicColumns).get();
 }
 
 export function updateTenant(db: Db, { id, ...changes }: TenantUpdate): TenantView | undefined {

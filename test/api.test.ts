@@ -1,6 +1,5 @@
-import { TRPCError } from '@trpc/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openTestApi, type TestApi } from './support/api.ts';
+import { openTestApi, rejection, type TestApi } from './support/api.ts';
 import { startTestBroker } from './support/broker.ts';
 import { startCpms, station } from './support/ocpp.ts';
 
@@ -15,15 +14,6 @@ beforeEach(async () => {
 afterEach(() => t.close());
 
 const acme = { name: 'Acme Charging', slug: 'acme', cpmsUrl: 'wss://cpms.example.com/ocpp/' };
-
-async function rejection(promise: Promise<unknown>): Promise<TRPCError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(TRPCError);
-  return error as TRPCError;
-}
 
 describe('tenants', () => {
   it('creates, lists, reads, updates and removes a tenant', async () => {
@@ -82,6 +72,25 @@ describe('tenants', () => {
     expect(await stored('ws://cpms.example.com', 'c')).toBe('ws://cpms.example.com');
     expect(await stored('ws://0x7f.1:9000/a b', 'd')).toBe('ws://127.0.0.1:9000/a%20b');
     expect(await stored('ws://localhost:9000/ocpp', 'e')).toBe('ws://localhost:9000/ocpp'); // not a port of the broker
+  });
+
+  it('gives a tenant created without a password toward the CPMS the one its profiles go with, for every pair of profiles', async () => {
+    const made = [];
+    for (const stationProfile of [0, 1, 2, 3]) {
+      for (const cpmsProfile of [0, 1, 2, 3]) {
+        const tenant = await api.tenants.create({ ...acme, slug: `s${stationProfile}c${cpmsProfile}`, stationProfile, cpmsProfile });
+        made.push([stationProfile, cpmsProfile, tenant.cpmsAuth, (await api.tenants.get({ id: tenant.id })).cpmsAuth]);
+      }
+    }
+    // Pass-through (a transparent proxy's), unless the CPMS wants a password (1, 2) that stations do not send (0, 3).
+    const password = (profile: number) => profile === 1 || profile === 2;
+    const expected = (s: number, c: number) => (password(c) && !password(s) ? 'stored' : 'passthrough');
+    expect(made).toEqual([0, 1, 2, 3].flatMap((s) => [0, 1, 2, 3].map((c) => [s, c, expected(s, c), expected(s, c)])));
+  });
+
+  it('keeps the password toward the CPMS it was given', async () => {
+    expect((await api.tenants.create({ ...acme, stationProfile: 0, cpmsAuth: 'stored' })).cpmsAuth).toBe('stored');
+    expect((await api.tenants.create({ ...acme, slug: 'b', stationProfile: 1, cpmsAuth: 'stored' })).cpmsAuth).toBe('stored');
   });
 
   it('never lets a secret in the CPMS URL reach the database', async () => {

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openTestApi, type TestApi } from './support/api.ts';
+import { createCa, signCsr } from './support/pki.ts';
 
 let t: TestApi;
 let api: Awaited<ReturnType<TestApi['as']>>['api'];
@@ -49,6 +50,33 @@ describe('an admin change and its audit row', () => {
     await expect(api.tokens.revoke({ id: token.id })).rejects.toThrow(/audit log unavailable/);
     expect((await api.users.list()).map((u) => u.username)).toEqual(['root']);
     expect(await api.tokens.list()).toEqual([expect.objectContaining({ name: 'script', revokedAt: null })]);
+  });
+
+  it('are one transaction for certificates: an upload, a request, an import or a removal whose audit insert fails leaves nothing', async () => {
+    const ca = await createCa({ subject: 'CN=Test CA, O=Acme' });
+    const tenant = await api.tenants.create({ name: 'Acme', slug: 'acme', cpmsUrl: 'wss://cpms.example' });
+    const [rsa, ecdsa, another] = await Promise.all([
+      ca.issue({ subject: 'CN=broker rsa', usage: 'server', keyType: 'rsa' }),
+      ca.issue({ subject: 'CN=broker ecdsa', usage: 'server', keyType: 'ecdsa' }),
+      ca.issue({ subject: 'CN=broker again', usage: 'server', keyType: 'rsa' }),
+    ]);
+    const client = await ca.issue({ subject: 'CN=CP-1', usage: 'client' });
+    const server = await api.certificates.uploadServer({ certificatePem: rsa.chainPem, keyPem: rsa.keyPem });
+    await api.certificates.uploadServer({ certificatePem: ecdsa.chainPem, keyPem: ecdsa.keyPem });
+    const request = await api.certificates.createCsr({ tenantId: tenant.id });
+    const signed = await signCsr(ca, request.csrPem, 'client');
+    const before = await api.certificates.list();
+    const reloads = t.reloads();
+    breakTheAuditLog();
+    const down = /audit log unavailable/;
+    await expect(api.certificates.uploadServer({ certificatePem: another.chainPem, keyPem: another.keyPem })).rejects.toThrow(down);
+    await expect(api.certificates.uploadCa({ tenantId: tenant.id, kind: 'cpms-ca', certificatePem: ca.certPem })).rejects.toThrow(down);
+    await expect(api.certificates.uploadClient({ tenantId: tenant.id, certificatePem: client.chainPem, keyPem: client.keyPem })).rejects.toThrow(down);
+    await expect(api.certificates.createCsr({ tenantId: tenant.id })).rejects.toThrow(down);
+    await expect(api.certificates.importSigned({ id: request.id, certificatePem: signed })).rejects.toThrow(down);
+    await expect(api.certificates.remove({ id: server.id })).rejects.toThrow(down);
+    expect(await api.certificates.list()).toEqual(before);
+    expect(t.reloads()).toBe(reloads);
   });
 
   it('turns a unique index into CONFLICT with its message, inside the transaction', async () => {

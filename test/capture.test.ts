@@ -8,6 +8,7 @@ import { identifications, meterSamples } from '../db/schema.ts';
 import { paths } from '../server/paths.ts';
 import { startTestBroker, type TestBroker } from './support/broker.ts';
 import { startCpms, station, type TestCpms } from './support/ocpp.ts';
+import { eventually } from './support/eventually.ts';
 
 let broker: TestBroker | undefined;
 let cpms: TestCpms | undefined;
@@ -24,16 +25,6 @@ async function setUp(options: Parameters<typeof startTestBroker>[1] = {}) {
   return { broker, tenantId: tenant.id, endpoint: broker.endpoint('acme') };
 }
 
-/** Polls until `check` returns something truthy. */
-async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('not seen in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 const readyz = async (b: TestBroker) => {
   const response = await fetch(`${b.server.url}/readyz`);

@@ -164,7 +164,7 @@ describe('settings that do not go together', () => {
     await expect(broker.api.tenants.create.mutate({ name: 'X', slug: 'x1', cpmsUrl: 'ws://cpms', cpmsProfile: 2 })).rejects.toMatchObject({
       data: { fieldErrors: { cpmsUrl: ['Profile 2 toward the CPMS needs a wss:// URL'] } },
     });
-    await expect(broker.api.tenants.create.mutate({ name: 'X', slug: 'x2', cpmsUrl: 'ws://cpms', cpmsProfile: 1 })).rejects.toMatchObject({
+    await expect(broker.api.tenants.create.mutate({ name: 'X', slug: 'x2', cpmsUrl: 'ws://cpms', cpmsProfile: 1, cpmsAuth: 'passthrough' })).rejects.toMatchObject({
       data: { fieldErrors: { cpmsAuth: [expect.stringMatching(/^Pass-through needs stations on profile 1 or 2/)] } },
     });
     const ok = await broker.api.tenants.create.mutate({ name: 'X', slug: 'x3', cpmsUrl: 'wss://cpms', cpmsProfile: 2, cpmsAuth: 'stored' });

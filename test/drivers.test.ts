@@ -1,13 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
-import { TRPCError } from '@trpc/server';
 import { parse } from 'csv-parse/sync';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findDriverByBadge } from '../db/badges.ts';
 import { badgeLimit, driverInputSchema } from '../contract/index.ts';
 import type { ImportJob, ImportResult } from '../server/drivers/import.ts';
-import { openTestApi, type TestApi } from './support/api.ts';
+import { openTestApi, rejection, type TestApi } from './support/api.ts';
 
 let t: TestApi;
 let api: Awaited<ReturnType<TestApi['as']>>['api'];
@@ -24,15 +23,6 @@ beforeEach(async () => {
 afterEach(() => t.close());
 
 const fixture = (name: string) => fs.readFileSync(path.join(import.meta.dirname, 'fixtures/drivers', name));
-
-async function rejection(promise: Promise<unknown>): Promise<TRPCError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(TRPCError);
-  return error as TRPCError;
-}
 
 /** Starts an import and polls it as the UI does; returns the finished job and the phases seen on the way. */
 async function runImport(

@@ -6,6 +6,7 @@ import { badges, drivers } from '../db/schema.ts';
 import { paths } from '../server/paths.ts';
 import { startTestBroker, type TestBroker } from './support/broker.ts';
 import { startCpms, station, type TestCpms } from './support/ocpp.ts';
+import { eventually } from './support/eventually.ts';
 
 let broker: TestBroker;
 let cpms: TestCpms;
@@ -14,16 +15,6 @@ let tenantId: number;
 let endpoint: string;
 const people: Record<string, number> = {};
 
-/** Polls until `check` returns something truthy (the writer flushes at least every second). */
-async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('not seen in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 beforeAll(async () => {
   broker = await startTestBroker();

@@ -16,14 +16,22 @@ describe('the default password toward the CPMS', () => {
   it('goes with every station profile and CPMS profile', () => {
     fc.assert(
       fc.property(profile, profile, (stationProfile, cpmsProfile) => {
-        const problems = securityProblems({ stationProfile, cpmsProfile, cpmsAuth: defaultCpmsAuth(stationProfile), cpmsUrl: 'wss://cpms.example.com' });
+        const problems = securityProblems({ stationProfile, cpmsProfile, cpmsAuth: defaultCpmsAuth(stationProfile, cpmsProfile), cpmsUrl: 'wss://cpms.example.com' });
         expect(problems).toEqual([]);
       }),
     );
   });
 
   it('passes the station’s header on when stations send one (profiles 1 and 2)', () => {
-    expect([0, 1, 2, 3].map(defaultCpmsAuth)).toEqual(['stored', 'passthrough', 'passthrough', 'stored']);
+    expect([0, 1, 2, 3].map((stationProfile) => defaultCpmsAuth(stationProfile, 2))).toEqual(['stored', 'passthrough', 'passthrough', 'stored']);
+  });
+
+  it('passes whatever the station sends on unchanged when the CPMS wants no password (profiles 0 and 3)', () => {
+    fc.assert(
+      fc.property(profile, fc.constantFrom(0, 3), (stationProfile, cpmsProfile) => {
+        expect(defaultCpmsAuth(stationProfile, cpmsProfile)).toBe('passthrough');
+      }),
+    );
   });
 });
 

@@ -1,44 +1,32 @@
-import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { eq } from 'drizzle-orm';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Store } from '../db/index.ts';
 import { limitChanges, smartOffers, stations as stationsTable } from '../db/schema.ts';
-import { paths } from '../server/paths.ts';
-import { launchChromium, signIn } from './support/browser.ts';
-import { startTestBroker, TEST_ADMIN, type TestBroker } from './support/broker.ts';
-import { startCpms, station, type TestCpms } from './support/ocpp.ts';
+import { browserTest, keepsTheCsp } from './support/browser.ts';
+import type { TestBroker } from './support/broker.ts';
+import { station, type TestCpms } from './support/ocpp.ts';
 
+// Numbers are compared as the page formats them.
+const ui = browserTest({ cpms: ['ocpp1.6'], page: { locale: 'en-US' } });
 let broker: TestBroker;
 let cpms: TestCpms;
-let browser: Browser;
 let page: Page;
 let url: string;
 let tenantId: number;
 let store: Store;
-const stations: ReturnType<typeof station>[] = [];
+const stations = ui.stations;
 
 beforeAll(async () => {
-  execFileSync(process.execPath, [path.join(paths.root, 'scripts', 'build-ui.ts'), '--if-stale'], { stdio: 'pipe' });
-  [broker, cpms, browser] = await Promise.all([startTestBroker({ logLevel: 'silent' }), startCpms({ protocols: ['ocpp1.6'] }), launchChromium()]);
-  url = broker.server.url;
-  page = await browser.newPage({ locale: 'en-US' });
-  page.setDefaultTimeout(10_000);
-  await signIn(page, url, TEST_ADMIN);
+  ({ broker, cpms, page, url } = ui);
   ({ id: tenantId } = await broker.api.tenants.create.mutate({ name: 'Acme', slug: 'acme', cpmsUrl: cpms.url }));
   for (const identity of ['CP1', 'CP2', 'CP3']) await broker.api.registry.create.mutate({ tenantId, identity });
   // A second connection to the broker's database, to write what dispatch writes (its offers, its log, its marks).
   store = openDatabase(path.join(broker.dataDir, 'broker.db'));
 });
 
-afterAll(async () => {
-  store?.close();
-  await browser?.close();
-  await Promise.all(stations.map((cp) => cp.close({ force: true })));
-  await cpms?.close();
-  await broker?.close();
-});
+afterAll(() => store?.close());
 
 const field = (label: string) => page.getByLabel(label, { exact: true });
 const button = (name: string) => page.getByRole('button', { name, exact: true });
@@ -259,3 +247,5 @@ describe('the live site page', () => {
     expect(await page.getByRole('form', { name: 'Tenant settings' }).getByRole('radio', { name: /Answer Rejected/ }).isChecked()).toBe(true);
   });
 });
+
+keepsTheCsp(ui);

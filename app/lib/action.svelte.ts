@@ -105,6 +105,24 @@ export class FormAction {
     }
   }
 
+  /**
+   * A form's onsubmit: checks `values()` with `schema` (errors shown and focused), then runs `task` with the data.
+   * `schema` may be a function, for one that depends on state (e.g. the tenant's badge length).
+   *   const create = action.submit(schema, () => form, async (data) => { await trpc.….mutate(data); return 'Added'; });
+   */
+  submit<S extends z.ZodType>(
+    schema: S | (() => S),
+    values: () => unknown,
+    task: (data: z.output<S>) => Promise<string | void>,
+    focus?: () => HTMLElement | null | undefined,
+  ): (event: SubmitEvent) => void {
+    return (event) => {
+      event.preventDefault();
+      const data = this.check(typeof schema === 'function' ? schema() : schema, values());
+      if (data !== undefined) void this.run(() => task(data), focus);
+    };
+  }
+
   #use(): void {
     if (shown !== this) shown?.reset();
     shown = this;

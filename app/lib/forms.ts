@@ -67,3 +67,17 @@ export function refusal(
 export function errorCode(error: unknown): string | undefined {
   return error instanceof TRPCClientError ? (error.data as { code?: string } | undefined)?.code : undefined;
 }
+
+/** What every labelled field takes besides its element's own attributes (Field, PemField). */
+export interface FieldProps {
+  label: string;
+  value: string;
+  hint?: string;
+  /** The field's messages from the form's action; the first is shown and announced. */
+  errors?: string[];
+}
+
+/** The ids a field's input names in aria-describedby: its hint's and its error's, when it has them. */
+export function describedBy(id: string, hint: string | undefined, error: string | undefined): string | undefined {
+  return [hint && `${id}-hint`, error && `${id}-error`].filter(Boolean).join(' ') || undefined;
+}

@@ -37,14 +37,14 @@ export interface SecurityValues {
   cpmsAuth: CpmsAuth;
 }
 
-/** A new tenant's settings: the contract's defaults, with the CPMS password that goes with the station profile. */
+/** A new tenant's settings: the contract's defaults, with the CPMS password that goes with the profiles. */
 export const DEFAULT_SECURITY: SecurityValues = {
   stationProfile: TENANT_DEFAULTS.stationProfile,
   allowUnknownStations: TENANT_DEFAULTS.allowUnknownStations,
   profile1OverTls: TENANT_DEFAULTS.profile1OverTls,
   organization: '',
   cpmsProfile: TENANT_DEFAULTS.cpmsProfile,
-  cpmsAuth: defaultCpmsAuth(TENANT_DEFAULTS.stationProfile),
+  cpmsAuth: defaultCpmsAuth(TENANT_DEFAULTS.stationProfile, TENANT_DEFAULTS.cpmsProfile),
 };
 
 export function securityOf(tenant: Tenant): SecurityValues {

@@ -15,7 +15,7 @@ import { getStation } from '../../db/stations.ts';
 import { getTenant } from '../../db/tenants.ts';
 import { sealContext } from '../directory.ts';
 import { CertificateError, checkChain, createCsr, distinguishedName, facts, keyTypeOf, requestFacts } from '../tls/x509.ts';
-import { adminProcedure, audit, router, viewerProcedure, type Context } from '../trpc.ts';
+import { adminProcedure, audit, audited, found, router, viewerProcedure, type Context } from '../trpc.ts';
 import { CloseReason } from '../../broker/close-codes.ts';
 
 /** Certificates that expire within this long stand out on the certificates page. */
@@ -95,7 +95,7 @@ function checkAreCas(chain: X509Certificate[]): void {
 }
 
 function checkOwner(ctx: Context, input: { tenantId: number; stationId?: number }): void {
-  if (!getTenant(ctx.db, input.tenantId)) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such tenant' });
+  found(getTenant(ctx.db, input.tenantId), 'tenant');
   if (input.stationId !== undefined && getStation(ctx.db, input.stationId)?.tenantId !== input.tenantId) {
     throw new TRPCError({ code: 'NOT_FOUND', message: 'No such station in this tenant' });
   }
@@ -125,17 +125,18 @@ export const certificatesRouter = router({
     const { chain, key } = checked(() => checkChain(input.certificatePem, input.keyPem));
     const keyType = keyTypeOf(key!);
     if (keyType === 'other') throw new TRPCError({ code: 'BAD_REQUEST', message: 'Only RSA and ECDSA keys are supported' });
-    const row = ctx.db.transaction(() => {
+    const shown = audited(ctx, input, () => {
       for (const old of certificatesOf(ctx.db, 'server', null)) {
         if (old.generated || (old.certificatePem && keyTypeOf(new X509Certificate(old.certificatePem).publicKey) === keyType)) {
           removeCertificate(ctx.db, old.id);
         }
       }
-      return insertWithKey(ctx, { kind: 'server', tenantId: null, certificatePem: chain.map((c) => c.toString()).join('') }, input.keyPem);
+      const row = insertWithKey(ctx, { kind: 'server', tenantId: null, certificatePem: chain.map((c) => c.toString()).join('') }, input.keyPem);
+      const shown = view(ctx.db, row);
+      audit(ctx, 'certificate.upload', `certificate:${row.id}`, { after: shown });
+      return shown;
     });
     ctx.reloadServerCertificate();
-    const shown = view(ctx.db, row);
-    audit(ctx, 'certificate.upload', `certificate:${row.id}`, { after: shown });
     return shown;
   }),
 
@@ -146,9 +147,12 @@ export const certificatesRouter = router({
       checkOwner(ctx, input);
       const { chain } = checked(() => checkChain(input.certificatePem));
       checkAreCas(chain);
-      const rows = chain.map((cert) => insertCertificate(ctx.db, { kind: input.kind, tenantId: input.tenantId, certificatePem: cert.toString() }));
-      const shown = rows.map((row) => view(ctx.db, row));
-      for (const item of shown) audit(ctx, 'certificate.upload', `certificate:${item.id}`, { after: item });
+      const shown = audited(ctx, input, () => {
+        const rows = chain.map((cert) => insertCertificate(ctx.db, { kind: input.kind, tenantId: input.tenantId, certificatePem: cert.toString() }));
+        const shown = rows.map((row) => view(ctx.db, row));
+        for (const item of shown) audit(ctx, 'certificate.upload', `certificate:${item.id}`, { after: item });
+        return shown;
+      });
       ctx.broker.disconnectTenant(input.tenantId, CloseReason.TENANT_CERTIFICATES_CHANGED);
       return shown;
     }),
@@ -159,14 +163,16 @@ export const certificatesRouter = router({
     .mutation(({ ctx, input }) => {
       checkOwner(ctx, input);
       const { chain } = checked(() => checkChain(input.certificatePem, input.keyPem));
-      const row = insertWithKey(
-        ctx,
-        { kind: 'cpms-client', tenantId: input.tenantId, stationId: input.stationId ?? null, certificatePem: chain.map((c) => c.toString()).join('') },
-        input.keyPem,
-      );
-      const shown = view(ctx.db, row);
-      audit(ctx, 'certificate.upload', `certificate:${row.id}`, { after: shown });
-      return shown;
+      return audited(ctx, input, () => {
+        const row = insertWithKey(
+          ctx,
+          { kind: 'cpms-client', tenantId: input.tenantId, stationId: input.stationId ?? null, certificatePem: chain.map((c) => c.toString()).join('') },
+          input.keyPem,
+        );
+        const shown = view(ctx.db, row);
+        audit(ctx, 'certificate.upload', `certificate:${row.id}`, { after: shown });
+        return shown;
+      });
     }),
 
   /**
@@ -188,15 +194,15 @@ export const certificatesRouter = router({
       const commonName = input.commonName ?? station?.identity ?? tenant.slug;
       const subject = distinguishedName({ commonName, organization: input.organization ?? tenant.organization });
       const { keyPem, csrPem } = await createCsr(input.keyType, subject);
-      const row = insertWithKey(ctx, { kind: 'cpms-client', tenantId: tenant.id, stationId: station?.id ?? null, csrPem }, keyPem);
-      audit(ctx, 'certificate.csr', `certificate:${row.id}`, { after: { subject, keyType: input.keyType } });
-      return { id: row.id, csrPem };
+      return audited(ctx, input, () => {
+        const row = insertWithKey(ctx, { kind: 'cpms-client', tenantId: tenant.id, stationId: station?.id ?? null, csrPem }, keyPem);
+        audit(ctx, 'certificate.csr', `certificate:${row.id}`, { after: { subject, keyType: input.keyType } });
+        return { id: row.id, csrPem };
+      });
     }),
 
   csr: viewerProcedure.input(byId).query(({ ctx, input }) => {
-    const row = getCertificate(ctx.db, input.id);
-    if (!row?.csrPem) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such certificate request' });
-    return row.csrPem;
+    return found(getCertificate(ctx.db, input.id)?.csrPem ?? undefined, 'certificate request');
   }),
 
   /** The certificate the operator's CA signed for a CSR made here: it must match the key kept for it. */
@@ -216,22 +222,25 @@ export const certificatesRouter = router({
         throw error;
       }
     });
-    updateCertificate(ctx.db, row.id, { certificatePem: chain.map((c) => c.toString()).join('') });
-    const shown = view(ctx.db, getCertificate(ctx.db, row.id)!);
-    audit(ctx, 'certificate.import', `certificate:${row.id}`, { after: shown });
-    return shown;
+    return audited(ctx, input, () => {
+      updateCertificate(ctx.db, row.id, { certificatePem: chain.map((c) => c.toString()).join('') });
+      const shown = view(ctx.db, getCertificate(ctx.db, row.id)!);
+      audit(ctx, 'certificate.import', `certificate:${row.id}`, { after: shown });
+      return shown;
+    });
   }),
 
   remove: adminProcedure.input(byId).mutation(({ ctx, input }) => {
-    const row = getCertificate(ctx.db, input.id);
-    if (!row) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such certificate' });
+    const row = found(getCertificate(ctx.db, input.id), 'certificate');
     if (row.kind === 'server' && certificatesOf(ctx.db, 'server', null).length === 1) {
       throw new TRPCError({ code: 'PRECONDITION_FAILED', message: 'The TLS listener needs a certificate: upload another one first' });
     }
-    const before = view(ctx.db, row);
-    removeCertificate(ctx.db, row.id);
+    audited(ctx, input, () => {
+      const before = view(ctx.db, row);
+      removeCertificate(ctx.db, row.id);
+      audit(ctx, 'certificate.remove', `certificate:${row.id}`, { before });
+    });
     if (row.kind === 'server') ctx.reloadServerCertificate();
-    audit(ctx, 'certificate.remove', `certificate:${row.id}`, { before });
     return { id: row.id };
   }),
 });

@@ -2,7 +2,7 @@ import { tracked, TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { getTenant } from '../../db/tenants.ts';
 import { TooManyStreams } from '../inspector/index.ts';
-import { audit, router, viewerProcedure, type Context } from '../trpc.ts';
+import { audit, found, router, viewerProcedure, type Context } from '../trpc.ts';
 
 const station = z.object({
   tenantId: z.number().int().positive(),
@@ -15,8 +15,7 @@ const station = z.object({
 
 /** The tenant (it must exist), after checking that the caller may reveal badges when asking to. */
 function allow(ctx: Context & { actor: NonNullable<Context['actor']> }, input: z.infer<typeof station>, what: string) {
-  const tenant = getTenant(ctx.db, input.tenantId);
-  if (!tenant) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such tenant' });
+  const tenant = found(getTenant(ctx.db, input.tenantId), 'tenant');
   if (input.reveal) {
     if (ctx.actor.user.role !== 'admin') throw new TRPCError({ code: 'FORBIDDEN', message: 'Only admins can reveal badge ids' });
     audit(ctx, 'inspector.reveal', `station:${tenant.slug}/${input.identity}`, { after: { what } });

@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { TRPCError } from '@trpc/server';
+import { expect } from 'vitest';
 import pino from 'pino';
 import { createUser } from '../../db/users.ts';
 import { openDatabase } from '../../db/index.ts';
@@ -86,3 +88,13 @@ export function openTestApi() {
 }
 
 export type TestApi = ReturnType<typeof openTestApi>;
+
+/** The TRPCError a call is refused with; fails the test when it is not refused, or not with one. */
+export async function rejection(promise: Promise<unknown>): Promise<TRPCError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(TRPCError);
+  return error as TRPCError;
+}

@@ -24,6 +24,13 @@ export interface TestCpms {
  * A CPMS played by ocpp-rpc, an independent OCPP-J implementation. It answers the station calls the broker
  * cares about as a CPMS would, validating payloads against the official schemas (strict mode).
  */
+/** Answers BootNotification (Accepted, Heartbeat every 300 s), Heartbeat and MeterValues as a CPMS does. */
+export function answerBasics(client: RpcServerClient): void {
+  client.handle('BootNotification', async () => ({ status: 'Accepted', interval: 300, currentTime: new Date().toISOString() }));
+  client.handle('Heartbeat', async () => ({ currentTime: new Date().toISOString() }));
+  client.handle('MeterValues', async () => ({}));
+}
+
 export async function startCpms(
   options: { protocols?: string[]; port?: number; strictMode?: boolean } = {},
 ): Promise<TestCpms> {
@@ -34,13 +41,7 @@ export async function startCpms(
   let nextTransactionId = 4711;
   const waiting: ((client: RpcServerClient) => void)[] = [];
   rpc.on('client', (client: RpcServerClient) => {
-    client.handle('BootNotification', async () => ({
-      status: 'Accepted',
-      interval: 300,
-      currentTime: new Date().toISOString(),
-    }));
-    client.handle('Heartbeat', async () => ({ currentTime: new Date().toISOString() }));
-    client.handle('MeterValues', async () => ({}));
+    answerBasics(client);
     client.handle('StatusNotification', async () => ({}));
     client.handle('Authorize', async ({ params }) => {
       calls.push({ identity: client.identity ?? '', action: 'Authorize', params });

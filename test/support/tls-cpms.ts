@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { SecureVersion, TLSSocket } from 'node:tls';
 import { X509Certificate } from '@peculiar/x509';
 import { RPCServer } from 'ocpp-rpc';
-import type { RpcServerClient } from './ocpp.ts';
+import { answerBasics, type RpcServerClient } from './ocpp.ts';
 
 export interface TlsCpmsOptions {
   /** The server certificate chain: leaf first. Its DNS SAN must contain 'localhost'. */
@@ -62,13 +62,7 @@ export async function startTlsCpms(options: TlsCpmsOptions): Promise<TlsCpms> {
     accept();
   });
   rpc.on('client', (client: RpcServerClient) => {
-    client.handle('BootNotification', async () => ({
-      status: 'Accepted',
-      interval: 300,
-      currentTime: new Date().toISOString(),
-    }));
-    client.handle('Heartbeat', async () => ({ currentTime: new Date().toISOString() }));
-    client.handle('MeterValues', async () => ({}));
+    answerBasics(client);
     waiting.shift()?.(client);
   });
 
