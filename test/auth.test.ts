@@ -9,7 +9,7 @@ import { SESSION_COOKIE, SESSION_IDLE_MS, SESSION_MAX_AGE_MS } from '../server/a
 import { createSealer, loadOrCreateKey } from '../server/auth/seal.ts';
 import { SignInThrottle } from '../server/auth/login-throttle.ts';
 import { appRouter } from '../server/routers/index.ts';
-import { openTestApi, PASSWORD, type TestApi } from './support/api.ts';
+import { openTestApi, outcome, PASSWORD, type TestApi } from './support/api.ts';
 import { apiClient, signIn, startTestBroker, TEST_ADMIN } from './support/broker.ts';
 import { startServer } from '../server/app.ts';
 import { configSchema } from '../server/config.ts';
@@ -19,17 +19,6 @@ beforeEach(() => {
   t = openTestApi();
 });
 afterEach(() => t.close());
-
-/** The error code a call ends with, or 'OK'. */
-async function outcome(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'OK';
-  } catch (error) {
-    if (error instanceof TRPCError) return error.code;
-    throw error;
-  }
-}
 
 type Caller = ReturnType<TestApi['call']>;
 const procedures = Object.entries(appRouter._def.procedures as unknown as Record<string, { _def: { type: string } }>);

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { identityProblem, identityWarning, stationCreateSchema } from '../contract/index.ts';
-import { openTestApi, type TestApi } from './support/api.ts';
+import { openTestApiWithTenant, type AdminApi, type TestApi } from './support/api.ts';
 import { startTestBroker, type TestBroker } from './support/broker.ts';
 import { upgradeStatus } from './support/raw.ts';
 import { startCpms, type TestCpms } from './support/ocpp.ts';
@@ -48,13 +48,11 @@ describe('the identity rule', () => {
 
 describe('the registry', () => {
   let t: TestApi;
-  let api: Awaited<ReturnType<TestApi['as']>>['api'];
+  let api: AdminApi;
   let tenantId: number;
 
   beforeEach(async () => {
-    t = openTestApi();
-    api = (await t.as('root', 'admin')).api;
-    tenantId = (await api.tenants.create({ name: 'Acme', slug: 'acme', cpmsUrl: 'ws://cpms.example' })).id;
+    ({ t, api, tenantId } = await openTestApiWithTenant());
   });
   afterEach(() => t.close());
 

@@ -5,28 +5,16 @@ import { openSqlite } from '../db/sqlite.ts';
 import { createObservationStore, type Observation, type SampleRow } from '../db/observations.ts';
 import { limitChanges, smartOffers, stations } from '../db/schema.ts';
 import { READING_STALE_MS, staleness } from '../server/smart/site-view.ts';
-import { openTestApi, type TestApi } from './support/api.ts';
+import { openTestApiWithTenant, outcome, type AdminApi, type TestApi } from './support/api.ts';
 
 let t: TestApi;
-let api: Awaited<ReturnType<TestApi['as']>>['api'];
+let api: AdminApi;
 let tenantId: number;
 
 beforeEach(async () => {
-  t = openTestApi();
-  api = (await t.as('root', 'admin')).api;
-  tenantId = (await api.tenants.create({ name: 'Acme', slug: 'acme', cpmsUrl: 'ws://cpms.example' })).id;
+  ({ t, api, tenantId } = await openTestApiWithTenant());
 });
 afterEach(() => t.close());
-
-async function code(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'OK';
-  } catch (error) {
-    if (error instanceof TRPCError) return error.code;
-    throw error;
-  }
-}
 
 async function auditActions() {
   return (await api.audit.list({ limit: 100 })).map((e) => `${e.action} ${e.target}`);
@@ -81,26 +69,26 @@ describe('sites', () => {
     expect(updated).toMatchObject({ safetyMarginPct: 10, timeZone: 'Europe/Brussels', schedule: [{ weekdays: [1, 5], from: '17:00', to: '21:00', limitA: 20 }] });
     expect(await api.sites.remove({ id: site.id })).toEqual({ id: site.id });
     expect(await api.sites.list({ tenantId })).toEqual([]);
-    expect(await code(api.sites.get({ id: site.id }))).toBe('NOT_FOUND');
+    expect(await outcome(api.sites.get({ id: site.id }))).toBe('NOT_FOUND');
     expect((await auditActions()).filter((a) => a.startsWith('site.'))).toEqual(['site.remove site:acme/Depot', 'site.update site:acme/Depot', 'site.create site:acme/Depot']);
   });
 
   it('refuses a site without a limit, an unknown time zone, a window with a bad time, and a name taken in the tenant', async () => {
-    expect(await code(api.sites.create({ tenantId, name: 'No limit' }))).toBe('BAD_REQUEST');
-    expect(await code(api.sites.create({ tenantId, name: 'Zone', gridLimitA: 10, timeZone: 'Mars/Olympus' }))).toBe('BAD_REQUEST');
-    expect(await code(api.sites.create({ tenantId, name: 'Clock', gridLimitA: 10, schedule: [{ weekdays: [1], from: '25:00', to: '06:00', limitA: 1 }] }))).toBe('BAD_REQUEST');
+    expect(await outcome(api.sites.create({ tenantId, name: 'No limit' }))).toBe('BAD_REQUEST');
+    expect(await outcome(api.sites.create({ tenantId, name: 'Zone', gridLimitA: 10, timeZone: 'Mars/Olympus' }))).toBe('BAD_REQUEST');
+    expect(await outcome(api.sites.create({ tenantId, name: 'Clock', gridLimitA: 10, schedule: [{ weekdays: [1], from: '25:00', to: '06:00', limitA: 1 }] }))).toBe('BAD_REQUEST');
     const site = await api.sites.create({ tenantId, name: 'Depot', gridLimitKw: 22 });
-    expect(await code(api.sites.create({ tenantId, name: 'Depot', gridLimitA: 10 }))).toBe('CONFLICT');
+    expect(await outcome(api.sites.create({ tenantId, name: 'Depot', gridLimitA: 10 }))).toBe('CONFLICT');
     // Taking away its only limit is refused; replacing it is not.
-    expect(await code(api.sites.update({ id: site.id, gridLimitKw: null }))).toBe('BAD_REQUEST');
+    expect(await outcome(api.sites.update({ id: site.id, gridLimitKw: null }))).toBe('BAD_REQUEST');
     expect(await api.sites.update({ id: site.id, gridLimitKw: null, gridLimitA: 32 })).toMatchObject({ gridLimitA: 32, gridLimitKw: null });
-    expect(await code(api.sites.create({ tenantId: 999, name: 'Elsewhere', gridLimitA: 10 }))).toBe('NOT_FOUND');
+    expect(await outcome(api.sites.create({ tenantId: 999, name: 'Elsewhere', gridLimitA: 10 }))).toBe('NOT_FOUND');
   });
 
   it('keeps a tenant to at most 200 sites', async () => {
     for (let i = 1; i < 200; i++) await api.sites.create({ tenantId, name: `Site ${i}`, gridLimitA: 10 });
     await api.sites.create({ tenantId, name: 'Site 200', gridLimitA: 10 });
-    expect(await code(api.sites.create({ tenantId, name: 'Site 201', gridLimitA: 10 }))).toBe('PRECONDITION_FAILED');
+    expect(await outcome(api.sites.create({ tenantId, name: 'Site 201', gridLimitA: 10 }))).toBe('PRECONDITION_FAILED');
   });
 
   it('turns smart charging on per tenant, off by default', async () => {
@@ -127,10 +115,10 @@ describe('station assignment through registry.update', () => {
     const other = await api.tenants.create({ name: 'Other', slug: 'other', cpmsUrl: 'ws://cpms.example' });
     const foreign = await api.sites.create({ tenantId: other.id, name: 'Theirs', gridLimitA: 40 });
     const station = await api.registry.create({ tenantId, identity: 'CP1' });
-    expect(await code(api.registry.update({ id: station.id, siteId: foreign.id }))).toBe('BAD_REQUEST');
-    expect(await code(api.registry.update({ id: station.id, siteId: 12345 }))).toBe('BAD_REQUEST');
-    expect(await code(api.registry.update({ id: station.id, maxCurrentA: -1 }))).toBe('BAD_REQUEST');
-    expect(await code(api.registry.update({ id: station.id, phases: 2 as 1 }))).toBe('BAD_REQUEST');
+    expect(await outcome(api.registry.update({ id: station.id, siteId: foreign.id }))).toBe('BAD_REQUEST');
+    expect(await outcome(api.registry.update({ id: station.id, siteId: 12345 }))).toBe('BAD_REQUEST');
+    expect(await outcome(api.registry.update({ id: station.id, maxCurrentA: -1 }))).toBe('BAD_REQUEST');
+    expect(await outcome(api.registry.update({ id: station.id, phases: 2 as 1 }))).toBe('BAD_REQUEST');
     expect((await api.registry.list({ tenantId }))[0]!.siteId).toBeNull();
   });
 });
@@ -316,8 +304,8 @@ describe('the limit change log of sites.limitChanges', () => {
       before = page.changes.at(-1)!.id;
     }
     expect(seen).toEqual(Array.from({ length: 450 }, (_, i) => String(449 - i)));
-    expect(await code(api.sites.limitChanges({ id: site.id, limit: 201 }))).toBe('BAD_REQUEST');
-    expect(await code(api.sites.limitChanges({ id: 999 }))).toBe('NOT_FOUND');
+    expect(await outcome(api.sites.limitChanges({ id: site.id, limit: 201 }))).toBe('BAD_REQUEST');
+    expect(await outcome(api.sites.limitChanges({ id: 999 }))).toBe('NOT_FOUND');
   });
 });
 
@@ -349,8 +337,8 @@ describe('clearing the uncontrollable mark through registry.update', () => {
     const { ids } = await siteWith(['CP1']);
     markUncontrollable(ids.CP1!, 'rejected', new Date());
     const viewer = (await t.as('watcher', 'viewer')).api;
-    expect(await code(viewer.registry.update({ id: ids.CP1!, uncontrollable: false }))).toBe('FORBIDDEN');
-    expect(await code(api.registry.update({ id: ids.CP1!, uncontrollable: true as false }))).toBe('BAD_REQUEST');
+    expect(await outcome(viewer.registry.update({ id: ids.CP1!, uncontrollable: false }))).toBe('FORBIDDEN');
+    expect(await outcome(api.registry.update({ id: ids.CP1!, uncontrollable: true as false }))).toBe('BAD_REQUEST');
     expect((await api.registry.list({ tenantId }))[0]).toMatchObject({ uncontrollable: true });
   });
 });
@@ -360,6 +348,6 @@ describe('the CPMS charging policy of a tenant', () => {
     expect((await api.tenants.get({ id: tenantId })).cpmsChargingPolicy).toBe('forward');
     expect((await api.tenants.update({ id: tenantId, smartCharging: true, cpmsChargingPolicy: 'reject' })).cpmsChargingPolicy).toBe('reject');
     expect((await api.tenants.get({ id: tenantId })).cpmsChargingPolicy).toBe('reject');
-    expect(await code(api.tenants.update({ id: tenantId, cpmsChargingPolicy: 'ignore' as 'accept' }))).toBe('BAD_REQUEST');
+    expect(await outcome(api.tenants.update({ id: tenantId, cpmsChargingPolicy: 'ignore' as 'accept' }))).toBe('BAD_REQUEST');
   });
 });

@@ -98,3 +98,24 @@ export async function rejection(promise: Promise<unknown>): Promise<TRPCError> {
   expect(error).toBeInstanceOf(TRPCError);
   return error as TRPCError;
 }
+
+/** The TRPCError code a call ends with, or 'OK'; other errors are thrown. */
+export async function outcome(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return 'OK';
+  } catch (error) {
+    if (error instanceof TRPCError) return error.code;
+    throw error;
+  }
+}
+
+export type AdminApi = Awaited<ReturnType<TestApi['as']>>['api'];
+
+/** A fresh test API, an admin ("root") signed in, and one tenant "acme": the start of most API tests. */
+export async function openTestApiWithTenant(): Promise<{ t: TestApi; api: AdminApi; tenantId: number }> {
+  const t = openTestApi();
+  const api = (await t.as('root', 'admin')).api;
+  const { id: tenantId } = await api.tenants.create({ name: 'Acme', slug: 'acme', cpmsUrl: 'ws://cpms.example' });
+  return { t, api, tenantId };
+}
