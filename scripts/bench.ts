@@ -9,6 +9,7 @@
  *   npm run bench -- --quick      smaller and shorter (about 2 minutes)
  *   npm run bench -- --only broker   one side only (broker or pipe), to look at one while changing it
  *   npm run bench -- --cpu-prof <dir>   the broker writes a CPU profile of each run into <dir> (node --cpu-prof)
+ *   npm run bench -- --storm 9980   only a reconnect storm of that many stations (with the broker's refusals)
  *   npm run bench -- --soak 600   the broker alone for 600 s: 1,000 stations, 10 dropped every 10 s, the CPMS
  *                                 restarting every 90 s; RSS after warm-up and at the end
  */
@@ -27,6 +28,7 @@ const { values: flags } = parseArgs({
     rounds: { type: 'string' },
     only: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    storm: { type: 'string' },
   },
 });
 const quick = flags.quick ?? false;
@@ -82,13 +84,18 @@ function helper(script: string) {
 }
 
 /** The JSON line on standard output that says the process listens, and what it logged after (the rest is drained). */
-function firstLine(child: ChildProcess, test: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+function firstLine(
+  child: ChildProcess,
+  test: (line: Record<string, unknown>) => boolean,
+  after?: (line: Record<string, unknown>) => void,
+): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const lines = readline.createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       if (!line.startsWith('{')) return;
       const entry = JSON.parse(line) as Record<string, unknown>;
       if (test(entry)) resolve(entry);
+      else after?.(entry);
     });
     child.once('exit', (code) => reject(new Error(`exited with ${code} before it listened`)));
   });
@@ -99,6 +106,8 @@ interface Target {
   pid: number;
   /** ws://…/ocpp/<slug> or the pipe's equivalent; stations append /<identity>. */
   url: string;
+  /** Why stations were refused since the last call, and how often (the broker's `connection.refused` log lines). */
+  refusals?(): Record<string, number>;
   /** The broker's capture counters, from its /metrics. */
   capture?(): Promise<{ samplesWritten: number; dropped: number }>;
   stop(): Promise<void>;
@@ -111,7 +120,16 @@ async function startBroker(cpmsUrl: string): Promise<Target> {
   const child = start([...profile, '--import', './server/module-hooks.ts', 'server/main.ts', '--port', '0', '--tls-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {
     env: { BROKER_ADMIN_USER: admin.user, BROKER_ADMIN_PASSWORD: admin.password },
   });
-  const started = await firstLine(child, (l) => l.event === 'started');
+  let refusals: Record<string, number> = {};
+  const started = await firstLine(
+    child,
+    (l) => l.event === 'started',
+    (l) => {
+      if (l.event !== 'connection.refused') return;
+      const why = `${String(l.status)} ${String(l.reason)}`.replace(/\d{2,}/g, 'N');
+      refusals[why] = (refusals[why] ?? 0) + 1;
+    },
+  );
   const base = `http://127.0.0.1:${started.port as number}`;
   const login = await fetch(`${base}/trpc/auth.login`, {
     method: 'POST',
@@ -129,6 +147,11 @@ async function startBroker(cpmsUrl: string): Promise<Target> {
     name: 'broker',
     pid: child.pid!,
     url: `ws://127.0.0.1:${started.port as number}/ocpp/bench`,
+    refusals() {
+      const seen = refusals;
+      refusals = {};
+      return seen;
+    },
     async capture() {
       const text = await (await fetch(`${base}/metrics`)).text();
       const sum = (name: string) =>
@@ -186,6 +209,7 @@ async function measure(target: Target, load: ReturnType<typeof helper>): Promise
   const figures: Figures = {};
   await sleep(plan.settleMs);
   figures['memory just after start (MB)'] = rssBytes(target.pid) / MB;
+  if (flags.storm) return { ...figures, ...(await storm(target, load, Number(flags.storm))) };
 
   await connect(load, target, 100, 'SAT');
   let before = cpu(target.pid);
@@ -224,14 +248,18 @@ async function measure(target: Target, load: ReturnType<typeof helper>): Promise
 
   for (const wanted of plan.storms) {
     if (wanted === plan.idle) continue;
-    const count = Math.min(wanted, stationsThatFit());
     await sleep(plan.settleMs);
-    // A storm that does not boot every station is reported as such (NaN), not allowed to end the whole run.
-    const storm = await connect(load, target, count, 'STORM').catch((error: Error) => (console.log(`  ${error.message}`), undefined));
-    figures[`connect and boot ${count.toLocaleString('en')} (s)`] = storm ? storm.ms / 1000 : NaN;
-    await load.send('disconnect');
+    Object.assign(figures, await storm(target, load, wanted));
   }
   return figures;
+}
+
+/** As many of `wanted` stations as fit connect at once; a storm that does not boot them all is NaN, not fatal. */
+async function storm(target: Target, load: ReturnType<typeof helper>, wanted: number): Promise<Figures> {
+  const count = Math.min(wanted, stationsThatFit());
+  const result = await connect(load, target, count, 'STORM').catch((error: Error) => (console.log(`  ${error.message}`), undefined));
+  await load.send('disconnect');
+  return { [`connect and boot ${count.toLocaleString('en')} (s)`]: result ? result.ms / 1000 : NaN };
 }
 
 /**
@@ -264,6 +292,8 @@ async function connect(load: ReturnType<typeof helper>, target: Target, count: n
     prefix,
     concurrency: 500,
   });
+  const refusals = Object.entries(target.refusals?.() ?? {});
+  if (refusals.length) console.log(`  (${target.name} refused: ${refusals.map(([why, n]) => `${n} x ${why}`).join('; ')})`);
   if (result.timedOut || result.booted !== count) {
     throw new Error(`${target.name}: only ${result.booted} of ${count} stations booted (${result.retries} retries)`);
   }
