@@ -117,7 +117,7 @@ async function startBroker(cpmsUrl: string): Promise<Target> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocpp-broker-bench-'));
   const admin = { user: 'bench', password: 'bench password 1234' };
   const profile = flags['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(flags['cpu-prof'])] : [];
-  const child = start([...profile, '--import', './server/module-hooks.ts', 'server/main.ts', '--port', '0', '--tls-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {
+  const child = start([...profile, 'build/server/main.mjs', '--port', '0', '--tls-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {
     env: { BROKER_ADMIN_USER: admin.user, BROKER_ADMIN_PASSWORD: admin.password },
   });
   let refusals: Record<string, number> = {};
@@ -257,9 +257,12 @@ async function measure(target: Target, load: ReturnType<typeof helper>): Promise
 /** As many of `wanted` stations as fit connect at once; a storm that does not boot them all is NaN, not fatal. */
 async function storm(target: Target, load: ReturnType<typeof helper>, wanted: number): Promise<Figures> {
   const count = Math.min(wanted, stationsThatFit());
+  const before = cpuSeconds(target.pid);
   const result = await connect(load, target, count, 'STORM').catch((error: Error) => (console.log(`  ${error.message}`), undefined));
+  const cpuMs = ((cpuSeconds(target.pid) - before) / count) * 1000;
   await load.send('disconnect');
-  return { [`connect and boot ${count.toLocaleString('en')} (s)`]: result ? result.ms / 1000 : NaN };
+  const n = count.toLocaleString('en');
+  return { [`connect and boot ${n} (s)`]: result ? result.ms / 1000 : NaN, [`connect and boot ${n}: CPU per station, process (ms)`]: cpuMs };
 }
 
 /**
@@ -304,6 +307,8 @@ async function connect(load: ReturnType<typeof helper>, target: Target, count: n
 // ---- runs -----------------------------------------------------------------------------------------------------
 
 async function main() {
+  // The broker as `npm start` runs it: the bundles of scripts/build-server.ts, rebuilt when stale.
+  if (flags.only !== 'pipe' || flags.soak) execSync(`"${process.execPath}" scripts/build-server.ts --if-stale`, { cwd: root, stdio: 'inherit' });
   const cpms = helper('cpms.ts');
   const load = helper('load.ts');
   const cpmsUrl = `ws://127.0.0.1:${await cpms.send<number>('listen')}`;
