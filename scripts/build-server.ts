@@ -38,6 +38,40 @@ if (process.argv.includes('--if-stale')) {
   reason = stale;
 }
 
+/**
+ * node:http and node:https as CommonJS `require()`s. An ES module's `import … from 'node:http'` makes Node read every
+ * export of the module at once, and node:http's lazy `WebSocket` export then loads undici (~4 MB) for nothing.
+ */
+const requiredBuiltins: esbuild.Plugin = {
+  name: 'required-builtins',
+  setup(build) {
+    build.onResolve({ filter: /^(node:)?https?$/ }, (args) =>
+      args.namespace === 'required-builtin' ? { path: args.path, external: true } : { path: args.path.replace(/^node:/, ''), namespace: 'required-builtin' },
+    );
+    build.onLoad({ filter: /.*/, namespace: 'required-builtin' }, (args) => ({ contents: `module.exports = require('node:${args.path}');`, loader: 'js' }));
+  },
+};
+
+/**
+ * zod's `locales` namespace (its error messages in ~50 languages, ~400 KB) holds English only: the broker never
+ * configures another (`z.config(z.locales.…)`), and each thread would keep the source of all of them.
+ */
+const englishOnlyZod: esbuild.Plugin = {
+  name: 'english-only-zod',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /[\\/]node_modules[\\/]zod[\\/]/.test(args.importer)
+        ? { path: path.join(path.dirname(args.importer), '..', 'locales', 'en.js'), namespace: 'zod-locales' }
+        : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
+      contents: `export { default as en } from ${JSON.stringify(args.path)};`,
+      resolveDir: path.dirname(args.path),
+      loader: 'js',
+    }));
+  },
+};
+
 const started = performance.now();
 try {
   const result = await esbuild.build({
@@ -48,9 +82,13 @@ try {
     platform: 'node',
     target: 'node24',
     format: 'esm',
+    plugins: [requiredBuiltins, englishOnlyZod],
     external: ['better-sqlite3'],
     logLevel: 'silent',
     legalComments: 'none',
+    // One byte per character: V8 keeps a module's source text, and one non-ASCII character doubles it (see below).
+    charset: 'ascii',
+    write: false,
     define: {
       // server/paths.ts: the UI, the migrations and the worker, seen from build/server.
       'import.meta.brokerBundle': 'true',
@@ -74,6 +112,12 @@ try {
     process.stderr.write(text.join(''));
     console.error('build-server: esbuild warned; the bundle may fail at run time');
     process.exit(1);
+  }
+  for (const file of result.outputFiles) {
+    // esbuild escapes what is not ASCII in strings and names but keeps comments as written (`—`, `→`): escaped too.
+    const text = file.text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    fs.mkdirSync(path.dirname(file.path), { recursive: true });
+    fs.writeFileSync(file.path, text);
   }
 } catch (error) {
   const errors = (error as { errors?: esbuild.Message[] }).errors;

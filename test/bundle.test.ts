@@ -54,6 +54,10 @@ describe("npm start's bundle", () => {
       expect(await (await fetch(`${url}/healthz`)).json()).toMatchObject({ status: 'ok', version: pkg.version, database: 'ok' });
       expect(await (await fetch(`${url}/`)).text()).toMatch(/<html/i);
       const api = apiClient(url, { cookie: await signIn(url, ADMIN.BROKER_ADMIN_USER, ADMIN.BROKER_ADMIN_PASSWORD) });
+      // zod, bundled with its English messages only, still explains what is wrong with a field.
+      await expect(api.tenants.create.mutate({ name: 'Acme', slug: 'acme', cpmsUrl: 'not a url' })).rejects.toMatchObject({
+        data: { code: 'BAD_REQUEST', fieldErrors: { cpmsUrl: [expect.stringMatching(/\w+/)] } },
+      });
       const tenant = await api.tenants.create.mutate({ name: 'Acme', slug: 'acme', cpmsUrl: cpms.url, allowUnknownStations: true });
 
       const cp = station(`ws://127.0.0.1:${port}/ocpp/acme`, 'CP-BUNDLE', ['ocpp1.6']);
