@@ -113,11 +113,14 @@ interface Target {
   stop(): Promise<void>;
 }
 
-async function startBroker(cpmsUrl: string): Promise<Target> {
+/** Node flags for a process whose idle memory is measured: a full GC on SIGUSR2 (scripts/bench/gc-on-signal.ts). */
+const GC_ON_SIGNAL = ['--expose-gc', '--import', './scripts/bench/gc-on-signal.ts'];
+
+async function startBroker(cpmsUrl: string, gc = false): Promise<Target> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocpp-broker-bench-'));
   const admin = { user: 'bench', password: 'bench password 1234' };
   const profile = flags['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(flags['cpu-prof'])] : [];
-  const child = start([...profile, 'build/server/main.mjs', '--port', '0', '--tls-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {
+  const child = start([...profile, ...(gc ? GC_ON_SIGNAL : []), 'build/server/main.mjs', '--port', '0', '--tls-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {
     env: { BROKER_ADMIN_USER: admin.user, BROKER_ADMIN_PASSWORD: admin.password },
   });
   let refusals: Record<string, number> = {};
@@ -169,8 +172,8 @@ async function startBroker(cpmsUrl: string): Promise<Target> {
   };
 }
 
-async function startPipe(cpmsUrl: string): Promise<Target> {
-  const child = start([path.join(root, 'scripts', 'bench', 'pipe.ts'), cpmsUrl]);
+async function startPipe(cpmsUrl: string, gc = false): Promise<Target> {
+  const child = start([...(gc ? GC_ON_SIGNAL : []), path.join(root, 'scripts', 'bench', 'pipe.ts'), cpmsUrl]);
   const { port } = await firstLine(child, (l) => 'port' in l);
   return {
     name: 'pipe',
@@ -238,20 +241,35 @@ async function measure(target: Target, load: ReturnType<typeof helper>): Promise
   await load.send('disconnect');
   if (target.capture) await checkCapture(target, 4 * (saturated + answered));
 
-  await sleep(plan.settleMs);
-  const idleBefore = rssBytes(target.pid);
-  const idle = await connect(load, target, plan.idle, 'IDLE');
-  figures[`connect and boot ${plan.idle.toLocaleString('en')} (s)`] = idle.ms / 1000;
-  await sleep(plan.settleMs);
-  figures[`memory per idle station at ${plan.idle.toLocaleString('en')} (KB)`] = (rssBytes(target.pid) - idleBefore) / plan.idle / 1000;
-  await load.send('disconnect');
-
   for (const wanted of plan.storms) {
     if (wanted === plan.idle) continue;
     await sleep(plan.settleMs);
     Object.assign(figures, await storm(target, load, wanted));
   }
   return figures;
+}
+
+/**
+ * Memory per idle station, in a process of its own (started with GC_ON_SIGNAL): RSS after a full GC once settled,
+ * then with `plan.idle` stations connected and booted, after another; the difference per station. Also the time
+ * those stations took to connect and boot.
+ */
+async function idle(target: Target, load: ReturnType<typeof helper>): Promise<Figures> {
+  const n = plan.idle.toLocaleString('en');
+  await sleep(plan.settleMs);
+  const before = await collected(target.pid);
+  const booted = await connect(load, target, plan.idle, 'IDLE');
+  await sleep(plan.settleMs);
+  const after = await collected(target.pid);
+  await load.send('disconnect');
+  return { [`connect and boot ${n} (s)`]: booted.ms / 1000, [`memory per idle station at ${n} (KB)`]: (after - before) / plan.idle / 1000 };
+}
+
+/** RSS a second after a full GC (SIGUSR2, see GC_ON_SIGNAL). */
+async function collected(pid: number): Promise<number> {
+  process.kill(pid, 'SIGUSR2');
+  await sleep(1000);
+  return rssBytes(pid);
 }
 
 /** As many of `wanted` stations as fit connect at once; a storm that does not boot them all is NaN, not fatal. */
@@ -330,13 +348,23 @@ async function compare(_cpms: ReturnType<typeof helper>, load: ReturnType<typeof
     for (const name of order) {
       if (flags.only && flags.only !== name) continue;
       const target = name === 'broker' ? await startBroker(cpmsUrl) : await startPipe(cpmsUrl);
+      let figures: Figures;
       try {
-        const figures = await measure(target, load);
-        results[name].push(figures);
-        console.log(`round ${round + 1}, ${name}: ${Object.entries(figures).map(([k, v]) => `${k} ${format(v)}`).join('; ')}`);
+        figures = await measure(target, load);
       } finally {
         await target.stop();
       }
+      if (!flags.storm) {
+        // Idle memory in a fresh process: in the one above, RSS fell as the GC returned what the load had used.
+        const fresh = name === 'broker' ? await startBroker(cpmsUrl, true) : await startPipe(cpmsUrl, true);
+        try {
+          Object.assign(figures, await idle(fresh, load));
+        } finally {
+          await fresh.stop();
+        }
+      }
+      results[name].push(figures);
+      console.log(`round ${round + 1}, ${name}: ${Object.entries(figures).map(([k, v]) => `${k} ${format(v)}`).join('; ')}`);
     }
   }
   console.log(`\n| measured | broker | pipe-parse | ratio |\n|---|---|---|---|`);

@@ -13,12 +13,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
 import { newest } from './newest.ts';
+import { asciiOnly, englishOnlyZod, requiredBuiltins } from './bundling.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const out = path.join(root, 'build', 'server');
 const bundles = { main: path.join(root, 'server', 'main.ts'), 'writer-worker': path.join(root, 'server', 'observers', 'writer-worker.ts') };
 /** What the bundles are made of (node_modules through the lock file). */
-const sources = ['server', 'broker', 'db', 'contract', 'package.json', 'package-lock.json', 'scripts/build-server.ts'];
+const sources = ['server', 'broker', 'db', 'contract', 'package.json', 'package-lock.json', 'scripts/build-server.ts', 'scripts/bundling.ts'];
 
 function staleness(): string | undefined {
   const built = Object.keys(bundles).map((name) => fs.statSync(path.join(out, `${name}.mjs`), { throwIfNoEntry: false }));
@@ -38,40 +39,6 @@ if (process.argv.includes('--if-stale')) {
   reason = stale;
 }
 
-/**
- * node:http and node:https as CommonJS `require()`s. An ES module's `import … from 'node:http'` makes Node read every
- * export of the module at once, and node:http's lazy `WebSocket` export then loads undici (~4 MB) for nothing.
- */
-const requiredBuiltins: esbuild.Plugin = {
-  name: 'required-builtins',
-  setup(build) {
-    build.onResolve({ filter: /^(node:)?https?$/ }, (args) =>
-      args.namespace === 'required-builtin' ? { path: args.path, external: true } : { path: args.path.replace(/^node:/, ''), namespace: 'required-builtin' },
-    );
-    build.onLoad({ filter: /.*/, namespace: 'required-builtin' }, (args) => ({ contents: `module.exports = require('node:${args.path}');`, loader: 'js' }));
-  },
-};
-
-/**
- * zod's `locales` namespace (its error messages in ~50 languages, ~400 KB) holds English only: the broker never
- * configures another (`z.config(z.locales.…)`), and each thread would keep the source of all of them.
- */
-const englishOnlyZod: esbuild.Plugin = {
-  name: 'english-only-zod',
-  setup(build) {
-    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
-      /[\\/]node_modules[\\/]zod[\\/]/.test(args.importer)
-        ? { path: path.join(path.dirname(args.importer), '..', 'locales', 'en.js'), namespace: 'zod-locales' }
-        : undefined,
-    );
-    build.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
-      contents: `export { default as en } from ${JSON.stringify(args.path)};`,
-      resolveDir: path.dirname(args.path),
-      loader: 'js',
-    }));
-  },
-};
-
 const started = performance.now();
 try {
   const result = await esbuild.build({
@@ -86,7 +53,7 @@ try {
     external: ['better-sqlite3'],
     logLevel: 'silent',
     legalComments: 'none',
-    // One byte per character: V8 keeps a module's source text, and one non-ASCII character doubles it (see below).
+    // One byte per character (see asciiOnly).
     charset: 'ascii',
     write: false,
     define: {
@@ -114,10 +81,8 @@ try {
     process.exit(1);
   }
   for (const file of result.outputFiles) {
-    // esbuild escapes what is not ASCII in strings and names but keeps comments as written (`—`, `→`): escaped too.
-    const text = file.text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
     fs.mkdirSync(path.dirname(file.path), { recursive: true });
-    fs.writeFileSync(file.path, text);
+    fs.writeFileSync(file.path, asciiOnly(file.text));
   }
 } catch (error) {
   const errors = (error as { errors?: esbuild.Message[] }).errors;
