@@ -29,7 +29,7 @@ export const SEA_LAYOUT = {
   manifest: 'manifest.json',
   ui: 'ui',
   migrations: 'migrations',
-  writerWorker: 'writer-worker.mjs',
+  writerWorker: 'writer-worker.cjs',
   nativeBinding: 'better_sqlite3.node',
 } as const;
 
