@@ -13,7 +13,7 @@ import type { StationInfo } from './types.ts';
 import { authenticateStation, upstreamCredentials } from './authenticate.ts';
 import type { Directory, StationCredentials, TenantSecurity, Throttle, ThrottleRule } from './directory.ts';
 import { readUpgradeRequest, refuse, type UpgradeRequest } from './upgrade.ts';
-import { connectUpstream, createOwnEnds } from './upstream.ts';
+import { connectUpstream, createOwnHandshakes } from './upstream.ts';
 import { pathAsSent, type ConnectionEvent } from './events.ts';
 
 export { OCPP_PATH_PREFIX } from './upgrade.ts';
@@ -106,7 +106,7 @@ export function createBroker(options: BrokerOptions): Broker {
   const pending = new Set<AbortController>();
   /** The subprotocol the CPMS selected, handed to the station's handshake. */
   const selected = new WeakMap<IncomingMessage, string>();
-  const ownEnds = createOwnEnds();
+  const ownHandshakes = createOwnHandshakes();
   const keepalive = new Keepalive(options.pingIntervalMs);
   const handshakes = new HandshakeLimiter(options.cpmsHandshakeConcurrency, options.cpmsHandshakeQueue);
   let closing = false;
@@ -129,8 +129,8 @@ export function createBroker(options: BrokerOptions): Broker {
     let stopWatching: (() => Buffer) | undefined;
     try {
       if (closing) throw new Refusal('SHUTTING_DOWN');
-      if (ownEnds.has(req.socket.remoteAddress, req.socket.remotePort)) {
-        throw new Refusal('CPMS_LOOP', `this upgrade comes from the broker's own CPMS link (port ${req.socket.remotePort})`);
+      if (ownHandshakes.has(req.headers['sec-websocket-key'])) {
+        throw new Refusal('CPMS_LOOP', `this upgrade is the broker's own CPMS handshake (from port ${req.socket.remotePort})`);
       }
       const request = readUpgradeRequest(req, (slug) => options.directory.tenant(slug));
       Object.assign(context, { tenant: request.tenant.slug, identity: request.identity, tenantId: request.tenant.id });
@@ -151,7 +151,7 @@ export function createBroker(options: BrokerOptions): Broker {
           timeoutMs: options.upstreamConnectTimeoutMs,
           maxPayloadBytes: options.maxPayloadBytes,
           signal: abort.signal,
-          ownEnds,
+          ownHandshakes,
         });
       } finally {
         release();

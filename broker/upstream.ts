@@ -16,49 +16,53 @@ export interface UpstreamOptions {
   maxPayloadBytes: number;
   /** Aborted when the station goes away before the CPMS answered. */
   signal: AbortSignal;
-  /** The broker's own CPMS sockets, so that an upgrade arriving from one of them is seen as a loop. */
-  ownEnds: OwnEnds;
+  /** The broker's own CPMS handshakes in flight, so that an upgrade that is one of them is seen as a loop. */
+  ownHandshakes: OwnHandshakes;
 }
 
 /**
- * The local ends (address and port) of the broker's open CPMS sockets. A station upgrade whose remote end is one of
- * them is the broker connecting to itself: a CPMS URL that leads back to the broker through a name or address the
- * check on saving cannot know (DNS, another interface, a port forward). An end is kept while its socket is open.
+ * The `Sec-WebSocket-Key`s (16 random bytes each, RFC 6455 §4.1) of the broker's CPMS handshakes in flight. A station
+ * upgrade that carries one of them is the broker's own handshake come back: a CPMS URL that leads back to the broker
+ * through a name or address the check on saving cannot know (DNS, another interface, a port forward, a TCP relay or
+ * reverse proxy in between). A key is kept only until its handshake is answered, fails or times out, so the set holds
+ * at most the handshakes in flight (`cpmsHandshakeConcurrency`).
+ *
+ * (Not the socket's ends: on one address, a station's source port is often the local port of one of the broker's
+ * CPMS sockets too, as the kernel reuses an ephemeral port for connections to different destinations. Matching
+ * ports refused thousands of stations of a reconnect storm on one host as loops.)
  */
-export interface OwnEnds {
-  track(socket: net.Socket): void;
-  has(address: string | undefined, port: number | undefined): boolean;
+export interface OwnHandshakes {
+  /** Remembers a handshake's key; the function returned forgets it. */
+  track(key: string): () => void;
+  has(key: string | undefined): boolean;
 }
 
-export function createOwnEnds(): OwnEnds {
-  const ends = new Set<string>();
-  const key = (address: string | undefined, port: number | undefined) => `${address?.replace(/^::ffff:/, '')}|${port}`;
+export function createOwnHandshakes(): OwnHandshakes {
+  const keys = new Set<string>();
   return {
-    track(socket) {
-      socket.once('connect', () => {
-        const end = key(socket.localAddress, socket.localPort);
-        ends.add(end);
-        socket.once('close', () => ends.delete(end));
-      });
+    track(key) {
+      keys.add(key);
+      return () => keys.delete(key);
     },
-    has: (address, port) => ends.has(key(address, port)),
+    has: (key) => key !== undefined && keys.has(key),
   };
 }
 
-/** ws's own connect functions (ws/lib/websocket.js netConnect, tlsConnect), with the socket tracked. */
-function connectTracked(secure: boolean, ownEnds: OwnEnds) {
-  return (options: net.NetConnectOpts & tls.ConnectionOptions & { host?: string; socketPath?: string; path?: string }) => {
-    let socket: net.Socket;
+type ConnectOptions = net.NetConnectOpts &
+  tls.ConnectionOptions & { host?: string; socketPath?: string; path?: string; headers?: Record<string, string> };
+
+/** ws's own connect functions (ws/lib/websocket.js netConnect, tlsConnect), handing on the handshake's key. */
+function connectTracked(secure: boolean, onKey: (key: string) => void) {
+  return (options: ConnectOptions) => {
+    const key = options.headers?.['Sec-WebSocket-Key'];
+    if (key) onKey(key);
     if (secure) {
       options.path = undefined;
       if (!options.servername && options.servername !== '') options.servername = net.isIP(options.host ?? '') ? '' : options.host;
-      socket = tls.connect(options);
-    } else {
-      options.path = options.socketPath;
-      socket = net.connect(options);
+      return tls.connect(options);
     }
-    ownEnds.track(socket);
-    return socket;
+    options.path = options.socketPath;
+    return net.connect(options);
   };
 }
 
@@ -78,6 +82,7 @@ const ignore = () => {};
  */
 export function connectUpstream(options: UpstreamOptions): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
+    let forgetKey = ignore;
     const ws = new WebSocket(options.url, options.protocols, {
       headers: options.headers,
       maxPayload: options.maxPayloadBytes,
@@ -85,13 +90,17 @@ export function connectUpstream(options: UpstreamOptions): Promise<WebSocket> {
       perMessageDeflate: CPMS_DEFLATE,
       minVersion: 'TLSv1.2', // hostname verification is Node's default and is never turned off
       ...options.tls,
-      createConnection: connectTracked(options.url.startsWith('wss:'), options.ownEnds) as unknown as typeof net.createConnection,
+      createConnection: connectTracked(options.url.startsWith('wss:'), (key) => {
+        forgetKey();
+        forgetKey = options.ownHandshakes.track(key);
+      }) as unknown as typeof net.createConnection,
     });
     let settled = false;
 
     const settle = (refusal?: Refusal) => {
       if (settled) return;
       settled = true;
+      forgetKey();
       clearTimeout(timer);
       options.signal.removeEventListener('abort', onAbort);
       ws.off('open', onOpen);

@@ -9,6 +9,8 @@
  *   npm run bench -- --quick      smaller and shorter (about 2 minutes)
  *   npm run bench -- --only broker   one side only (broker or pipe), to look at one while changing it
  *   npm run bench -- --cpu-prof <dir>   the broker writes a CPU profile of each run into <dir> (node --cpu-prof)
+ *   npm run bench -- --storm 9980   only a reconnect storm of that many stations (with the broker's refusals)
+ *   npm run bench -- --idle   only the memory per idle station (a fresh process per side)
  *   npm run bench -- --soak 600   the broker alone for 600 s: 1,000 stations, 10 dropped every 10 s, the CPMS
  *                                 restarting every 90 s; RSS after warm-up and at the end
  */
@@ -27,6 +29,8 @@ const { values: flags } = parseArgs({
     rounds: { type: 'string' },
     only: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    storm: { type: 'string' },
+    idle: { type: 'boolean' },
   },
 });
 const quick = flags.quick ?? false;
@@ -82,13 +86,18 @@ function helper(script: string) {
 }
 
 /** The JSON line on standard output that says the process listens, and what it logged after (the rest is drained). */
-function firstLine(child: ChildProcess, test: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+function firstLine(
+  child: ChildProcess,
+  test: (line: Record<string, unknown>) => boolean,
+  after?: (line: Record<string, unknown>) => void,
+): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const lines = readline.createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       if (!line.startsWith('{')) return;
       const entry = JSON.parse(line) as Record<string, unknown>;
       if (test(entry)) resolve(entry);
+      else after?.(entry);
     });
     child.once('exit', (code) => reject(new Error(`exited with ${code} before it listened`)));
   });
@@ -99,19 +108,35 @@ interface Target {
   pid: number;
   /** ws://…/ocpp/<slug> or the pipe's equivalent; stations append /<identity>. */
   url: string;
+  /** Why stations were refused since the last call, and how often (the broker's `connection.refused` log lines). */
+  refusals?(): Record<string, number>;
   /** The broker's capture counters, from its /metrics. */
   capture?(): Promise<{ samplesWritten: number; dropped: number }>;
+  /** The sum of one of the broker's metrics (all its series). */
+  metric?(name: string): Promise<number>;
   stop(): Promise<void>;
 }
 
-async function startBroker(cpmsUrl: string): Promise<Target> {
+/** Node flags for a process whose idle memory is measured: a full GC on SIGUSR2 (scripts/bench/gc-on-signal.ts). */
+const GC_ON_SIGNAL = ['--expose-gc', '--import', './scripts/bench/gc-on-signal.ts'];
+
+async function startBroker(cpmsUrl: string, gc = false): Promise<Target> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocpp-broker-bench-'));
   const admin = { user: 'bench', password: 'bench password 1234' };
   const profile = flags['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(flags['cpu-prof'])] : [];
-  const child = start([...profile, '--import', './server/module-hooks.ts', 'server/main.ts', '--port', '0', '--tls-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {
+  const child = start([...profile, ...(gc ? GC_ON_SIGNAL : []), 'build/server/main.mjs', '--port', '0', '--tls-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {
     env: { BROKER_ADMIN_USER: admin.user, BROKER_ADMIN_PASSWORD: admin.password },
   });
-  const started = await firstLine(child, (l) => l.event === 'started');
+  let refusals: Record<string, number> = {};
+  const started = await firstLine(
+    child,
+    (l) => l.event === 'started',
+    (l) => {
+      if (l.event !== 'connection.refused') return;
+      const why = `${String(l.status)} ${String(l.reason)}`.replace(/\d{2,}/g, 'N');
+      refusals[why] = (refusals[why] ?? 0) + 1;
+    },
+  );
   const base = `http://127.0.0.1:${started.port as number}`;
   const login = await fetch(`${base}/trpc/auth.login`, {
     method: 'POST',
@@ -129,14 +154,17 @@ async function startBroker(cpmsUrl: string): Promise<Target> {
     name: 'broker',
     pid: child.pid!,
     url: `ws://127.0.0.1:${started.port as number}/ocpp/bench`,
+    refusals() {
+      const seen = refusals;
+      refusals = {};
+      return seen;
+    },
     async capture() {
       const text = await (await fetch(`${base}/metrics`)).text();
-      const sum = (name: string) =>
-        text
-          .split('\n')
-          .filter((line) => line.startsWith(name))
-          .reduce((total, line) => total + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
-      return { samplesWritten: sum('ocpp_broker_samples_written_total'), dropped: sum('ocpp_broker_observations_dropped_total') };
+      return { samplesWritten: sumOf(text, 'ocpp_broker_samples_written_total'), dropped: sumOf(text, 'ocpp_broker_observations_dropped_total') };
+    },
+    async metric(name) {
+      return sumOf(await (await fetch(`${base}/metrics`)).text(), name);
     },
     async stop() {
       child.kill('SIGTERM');
@@ -146,8 +174,16 @@ async function startBroker(cpmsUrl: string): Promise<Target> {
   };
 }
 
-async function startPipe(cpmsUrl: string): Promise<Target> {
-  const child = start([path.join(root, 'scripts', 'bench', 'pipe.ts'), cpmsUrl]);
+/** The sum of a metric's series in a Prometheus text exposition. */
+function sumOf(text: string, name: string): number {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+    .reduce((total, line) => total + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
+async function startPipe(cpmsUrl: string, gc = false): Promise<Target> {
+  const child = start([...(gc ? GC_ON_SIGNAL : []), path.join(root, 'scripts', 'bench', 'pipe.ts'), cpmsUrl]);
   const { port } = await firstLine(child, (l) => 'port' in l);
   return {
     name: 'pipe',
@@ -186,6 +222,7 @@ async function measure(target: Target, load: ReturnType<typeof helper>): Promise
   const figures: Figures = {};
   await sleep(plan.settleMs);
   figures['memory just after start (MB)'] = rssBytes(target.pid) / MB;
+  if (flags.storm) return { ...figures, ...(await storm(target, load, Number(flags.storm))) };
 
   await connect(load, target, 100, 'SAT');
   let before = cpu(target.pid);
@@ -214,24 +251,46 @@ async function measure(target: Target, load: ReturnType<typeof helper>): Promise
   await load.send('disconnect');
   if (target.capture) await checkCapture(target, 4 * (saturated + answered));
 
-  await sleep(plan.settleMs);
-  const idleBefore = rssBytes(target.pid);
-  const idle = await connect(load, target, plan.idle, 'IDLE');
-  figures[`connect and boot ${plan.idle.toLocaleString('en')} (s)`] = idle.ms / 1000;
-  await sleep(plan.settleMs);
-  figures[`memory per idle station at ${plan.idle.toLocaleString('en')} (KB)`] = (rssBytes(target.pid) - idleBefore) / plan.idle / 1000;
-  await load.send('disconnect');
-
   for (const wanted of plan.storms) {
     if (wanted === plan.idle) continue;
-    const count = Math.min(wanted, stationsThatFit());
     await sleep(plan.settleMs);
-    // A storm that does not boot every station is reported as such (NaN), not allowed to end the whole run.
-    const storm = await connect(load, target, count, 'STORM').catch((error: Error) => (console.log(`  ${error.message}`), undefined));
-    figures[`connect and boot ${count.toLocaleString('en')} (s)`] = storm ? storm.ms / 1000 : NaN;
-    await load.send('disconnect');
+    Object.assign(figures, await storm(target, load, wanted));
   }
   return figures;
+}
+
+/**
+ * Memory per idle station, in a process of its own (started with GC_ON_SIGNAL): RSS after a full GC once settled,
+ * then with `plan.idle` stations connected and booted, after another; the difference per station. Also the time
+ * those stations took to connect and boot.
+ */
+async function idle(target: Target, load: ReturnType<typeof helper>): Promise<Figures> {
+  const n = plan.idle.toLocaleString('en');
+  await sleep(plan.settleMs);
+  const before = await collected(target.pid);
+  const booted = await connect(load, target, plan.idle, 'IDLE');
+  await sleep(plan.settleMs);
+  const after = await collected(target.pid);
+  await load.send('disconnect');
+  return { [`connect and boot ${n} (s)`]: booted.ms / 1000, [`memory per idle station at ${n} (KB)`]: (after - before) / plan.idle / 1000 };
+}
+
+/** RSS a second after a full GC (SIGUSR2, see GC_ON_SIGNAL). */
+async function collected(pid: number): Promise<number> {
+  process.kill(pid, 'SIGUSR2');
+  await sleep(1000);
+  return rssBytes(pid);
+}
+
+/** As many of `wanted` stations as fit connect at once; a storm that does not boot them all is NaN, not fatal. */
+async function storm(target: Target, load: ReturnType<typeof helper>, wanted: number): Promise<Figures> {
+  const count = Math.min(wanted, stationsThatFit());
+  const before = cpuSeconds(target.pid);
+  const result = await connect(load, target, count, 'STORM').catch((error: Error) => (console.log(`  ${error.message}`), undefined));
+  const cpuMs = ((cpuSeconds(target.pid) - before) / count) * 1000;
+  await load.send('disconnect');
+  const n = count.toLocaleString('en');
+  return { [`connect and boot ${n} (s)`]: result ? result.ms / 1000 : NaN, [`connect and boot ${n}: CPU per station, process (ms)`]: cpuMs };
 }
 
 /**
@@ -264,6 +323,8 @@ async function connect(load: ReturnType<typeof helper>, target: Target, count: n
     prefix,
     concurrency: 500,
   });
+  const refusals = Object.entries(target.refusals?.() ?? {});
+  if (refusals.length) console.log(`  (${target.name} refused: ${refusals.map(([why, n]) => `${n} x ${why}`).join('; ')})`);
   if (result.timedOut || result.booted !== count) {
     throw new Error(`${target.name}: only ${result.booted} of ${count} stations booted (${result.retries} retries)`);
   }
@@ -274,6 +335,8 @@ async function connect(load: ReturnType<typeof helper>, target: Target, count: n
 // ---- runs -----------------------------------------------------------------------------------------------------
 
 async function main() {
+  // The broker as `npm start` runs it: the bundles of scripts/build-server.ts, rebuilt when stale.
+  if (flags.only !== 'pipe' || flags.soak) execSync(`"${process.execPath}" scripts/build-server.ts --if-stale`, { cwd: root, stdio: 'inherit' });
   const cpms = helper('cpms.ts');
   const load = helper('load.ts');
   const cpmsUrl = `ws://127.0.0.1:${await cpms.send<number>('listen')}`;
@@ -295,13 +358,23 @@ async function compare(_cpms: ReturnType<typeof helper>, load: ReturnType<typeof
     for (const name of order) {
       if (flags.only && flags.only !== name) continue;
       const target = name === 'broker' ? await startBroker(cpmsUrl) : await startPipe(cpmsUrl);
+      let figures: Figures;
       try {
-        const figures = await measure(target, load);
-        results[name].push(figures);
-        console.log(`round ${round + 1}, ${name}: ${Object.entries(figures).map(([k, v]) => `${k} ${format(v)}`).join('; ')}`);
+        figures = flags.idle ? { 'memory just after start (MB)': (await sleep(plan.settleMs), rssBytes(target.pid) / MB) } : await measure(target, load);
       } finally {
         await target.stop();
       }
+      if (!flags.storm) {
+        // Idle memory in a fresh process: in the one above, RSS fell as the GC returned what the load had used.
+        const fresh = name === 'broker' ? await startBroker(cpmsUrl, true) : await startPipe(cpmsUrl, true);
+        try {
+          Object.assign(figures, await idle(fresh, load));
+        } finally {
+          await fresh.stop();
+        }
+      }
+      results[name].push(figures);
+      console.log(`round ${round + 1}, ${name}: ${Object.entries(figures).map(([k, v]) => `${k} ${format(v)}`).join('; ')}`);
     }
   }
   console.log(`\n| measured | broker | pipe-parse | ratio |\n|---|---|---|---|`);
@@ -322,7 +395,10 @@ async function soak(seconds: number, cpms: ReturnType<typeof helper>, load: Retu
     await load.send('trickle', { everyMs: 10_000 });
     const began = performance.now();
     const elapsed = () => (performance.now() - began) / 1000;
-    const warmUpS = Math.min(120, seconds / 5);
+    // Warm once what is bounded has filled: the message inspector keeps each station's last 200 frames (up to 64 MB),
+    // which at this traffic takes about 15 minutes. The RSS it grows to before is not a leak.
+    const minimumWarmUpS = Math.min(120, seconds / 5);
+    const inspectorFull = async () => (await target.metric!('ocpp_broker_inspector_frames')) >= 0.98 * 200 * stations || (await target.metric!('ocpp_broker_inspector_bytes')) >= 0.98 * 64 * 1024 * 1024;
     let warm: number | undefined;
     let nextDrop = 10;
     let nextRestart = 90;
@@ -338,14 +414,16 @@ async function soak(seconds: number, cpms: ReturnType<typeof helper>, load: Retu
         nextRestart += 90;
         await cpms.send('restart', { downMs: 2000 });
       }
-      if (warm === undefined && t >= warmUpS) {
+      if (warm === undefined && t >= minimumWarmUpS && (await inspectorFull())) {
         warm = rssBytes(target.pid);
-        console.log(`  after warm-up (${t.toFixed(0)} s): RSS ${format(warm / MB)} MB`);
+        console.log(`  after warm-up (${t.toFixed(0)} s, the inspector full): RSS ${format(warm / MB)} MB`);
       }
       if (t >= nextPrint) {
         nextPrint += 30;
         const stats = await load.send<{ booted: number }>('stats');
-        console.log(`  ${t.toFixed(0)} s: RSS ${format(rssBytes(target.pid) / MB)} MB, ${stats.booted} of ${stations} stations booted`);
+        const frames = await target.metric!('ocpp_broker_inspector_frames');
+        const bytes = await target.metric!('ocpp_broker_inspector_bytes');
+        console.log(`  ${t.toFixed(0)} s: RSS ${format(rssBytes(target.pid) / MB)} MB, ${stats.booted} of ${stations} stations booted, inspector ${frames} frames (${format(bytes / MB)} MB)`);
       }
     }
     await load.send('stop');
@@ -353,7 +431,8 @@ async function soak(seconds: number, cpms: ReturnType<typeof helper>, load: Retu
     const deadline = performance.now() + 60_000;
     while ((await load.send<{ booted: number }>('stats')).booted < stations && performance.now() < deadline) await sleep(500);
     const end = rssBytes(target.pid);
-    console.log(`soak: RSS after warm-up ${format(warm! / MB)} MB, at the end ${format(end / MB)} MB (${(((end - warm!) / warm!) * 100).toFixed(1)} %)`);
+    if (warm === undefined) console.log(`soak: the inspector never filled: run longer (RSS at the end ${format(end / MB)} MB)`);
+    else console.log(`soak: RSS after warm-up ${format(warm / MB)} MB, at the end ${format(end / MB)} MB (${(((end - warm) / warm) * 100).toFixed(1)} %)`);
     await load.send('disconnect');
   } finally {
     await target.stop();

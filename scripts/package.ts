@@ -20,6 +20,7 @@ import * as esbuild from 'esbuild';
 import pkg from '../package.json' with { type: 'json' };
 import { SEA_LAYOUT, type SeaManifest } from '../server/paths.ts';
 import { newest } from './newest.ts';
+import { asciiOnly, englishOnlyZod } from './bundling.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const dist = path.join(root, 'dist');
@@ -30,7 +31,7 @@ const pinnedNode = path.join(root, 'node_modules', 'node', 'bin', 'node');
 /** Node's sentinel that tells a binary it carries a SEA blob. */
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 /** What the executable is made of, besides build/ui (rebuilt when stale, then compared by its index.html). */
-const sources = ['server', 'broker', 'db', 'contract', 'package.json', 'package-lock.json', 'scripts/package.ts'];
+const sources = ['server', 'broker', 'db', 'contract', 'package.json', 'package-lock.json', 'scripts/package.ts', 'scripts/bundling.ts'];
 
 const started = performance.now();
 const elapsed = () => `${((performance.now() - started) / 1000).toFixed(1)} s`;
@@ -96,11 +97,16 @@ const bundling: esbuild.BuildOptions = {
   format: 'cjs',
   logLevel: 'silent',
   legalComments: 'none',
+  // As for npm start's bundles (scripts/bundling.ts): one byte per character, zod's English messages only.
+  charset: 'ascii',
+  plugins: [englishOnlyZod],
+  write: false,
   define: {
     'process.env.WS_NO_BUFFER_UTIL': '"1"',
     'process.env.WS_NO_UTF_8_VALIDATE': '"1"',
     // import.meta is empty in CommonJS; server/paths.ts is the one place that uses it.
     'import.meta.dirname': '__dirname',
+    'import.meta.brokerBundle': 'false', // npm start's bundles only (server/paths.ts)
   },
   // The SEA's `require` reaches built-in modules only, so better-sqlite3 could not load its addon from a path. It
   // takes webpack's name for "the real require" when that exists: give it one that loads from the file system.
@@ -116,6 +122,7 @@ try {
     const text = await esbuild.formatMessages(warnings, { kind: 'warning' });
     fail('esbuild warned; the executable may fail at run time', text.join(''));
   }
+  for (const file of results.flatMap((result) => result.outputFiles ?? [])) fs.writeFileSync(file.path, asciiOnly(file.text));
 } catch (error) {
   const errors = (error as { errors?: esbuild.Message[] }).errors;
   fail('esbuild failed', errors ? (await esbuild.formatMessages(errors, { kind: 'error' })).join('') : String(error));

@@ -5,7 +5,7 @@ import net from 'node:net';
 import tls, { type DetailedPeerCertificate, type TLSSocket } from 'node:tls';
 import { Refusal, type Directory, type TenantSecurity } from '../broker/index.ts';
 import { upstreamCredentials, type UpstreamCredentials } from '../broker/authenticate.ts';
-import { connectUpstream, createOwnEnds } from '../broker/upstream.ts';
+import { connectUpstream, createOwnHandshakes } from '../broker/upstream.ts';
 import { tlsProblem } from './tls-problems.ts';
 import { facts } from './tls/x509.ts';
 
@@ -123,7 +123,7 @@ export function createCpmsTester(options: { directory: Directory; timeoutMs: num
           timeoutMs: options.timeoutMs,
           maxPayloadBytes: options.maxPayloadBytes,
           signal: new AbortController().signal,
-          ownEnds: createOwnEnds(), // a test socket: nothing can loop back through it
+          ownHandshakes: createOwnHandshakes(), // a test handshake: nothing can loop back through it
         });
         ws.on('error', () => {});
         const protocol = ws.protocol;

@@ -1,6 +1,7 @@
 /**
- * Loaded before the server (`node --import ./server/module-hooks.ts server/main.ts`, as `npm start` does; it applies
- * to the writer's worker thread too, which inherits the flag).
+ * Loaded before the server when it runs from its sources (`node --import ./server/module-hooks.ts server/main.ts`, as
+ * the tests do; it applies to the writer's worker thread too, which inherits the flag). `npm start` runs the bundles
+ * of scripts/build-server.ts, which need none of this.
  *
  * Works around Node 24's module loader re-reading drizzle-orm's package.json (179 KB, mostly its `exports` map) for
  * every file of the package it loads: `package_json_reader.read()` spreads the package data, which runs the lazy
@@ -8,7 +9,7 @@
  * ~1 s at every start (RSS 290-385 MB right after start, 160-190 MB with this hook). Relative imports between
  * drizzle-orm's own ES modules are resolved here instead, as the default resolver would (a relative URL, and the
  * package is `"type": "module"`), without looking up the package scope. Everything else goes to the default.
- * The single executable bundles drizzle and never needs this.
+ * The bundles (`npm start`, the single executable) never need this.
  */
 import { registerHooks } from 'node:module';
 

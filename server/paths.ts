@@ -41,15 +41,25 @@ export interface SeaManifest {
   files: string[];
 }
 
+declare global {
+  interface ImportMeta {
+    /** True in the bundles of scripts/build-server.ts (build/server/*.mjs, what `npm start` runs). */
+    readonly brokerBundle?: boolean;
+  }
+}
+
 function resolve(): Paths {
   if (!sea.isSea()) {
     // scripts/package.ts defines import.meta.dirname for its CommonJS bundles, where import.meta is empty.
-    const root = path.resolve(import.meta.dirname, '..');
+    // The bundles `npm start` runs live in build/server, beside each other.
+    const root = path.resolve(import.meta.dirname, ...(import.meta.brokerBundle ? ['..', '..'] : ['..']));
     return {
       root,
       ui: path.join(root, 'build', 'ui'),
       migrations: path.join(root, 'db', 'migrations'),
-      writerWorker: path.join(root, 'server', 'observers', 'writer-worker.ts'),
+      writerWorker: import.meta.brokerBundle
+        ? path.join(import.meta.dirname, 'writer-worker.mjs')
+        : path.join(root, 'server', 'observers', 'writer-worker.ts'),
       nativeBinding: undefined,
     };
   }

@@ -181,6 +181,31 @@ describe('a CPMS URL that leads back to the broker', () => {
     expect(refused.map((l) => l.status)).toEqual([508, 508]);
     expect(refused[0]).toMatchObject({ reason: expect.stringContaining('The CPMS URL leads back to this broker') });
   });
+
+  it('is refused with 508 too when the way back passes a TCP relay, which hides the port the broker connected from', async () => {
+    const relay = net.createServer((inbound) => {
+      const outbound = net.connect(broker.server.port, '127.0.0.1');
+      inbound.pipe(outbound).pipe(inbound);
+      inbound.on('error', () => outbound.destroy());
+      outbound.on('error', () => inbound.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    try {
+      const tenant = await tenantFor(`ws://127.0.0.1:${await freePort()}/ocpp`, 'loop-relayed');
+      const store = openDatabase(path.join(broker.dataDir, 'broker.db'));
+      const relayPort = (relay.address() as net.AddressInfo).port;
+      store.db.update(tenants).set({ cpmsUrl: `ws://127.0.0.1:${relayPort}/ocpp/loop-relayed` }).where(eq(tenants.id, tenant.id)).run();
+      store.close();
+      const before = broker.logs.length;
+      expect(await refusalOf(`${broker.endpoint('loop-relayed')}/CP-LOOP`)).toEqual({ status: 508, body: 'The CPMS refused the connection\n' });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const refused = broker.logs.slice(before).filter((l) => l.event === 'connection.refused');
+      expect(refused.map((l) => l.status)).toEqual([508, 508]);
+      expect(refused[0]).toMatchObject({ reason: expect.stringContaining('The CPMS URL leads back to this broker') });
+    } finally {
+      relay.close();
+    }
+  });
 });
 
 describe('closing one link closes the other', () => {

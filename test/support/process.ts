@@ -9,7 +9,7 @@ const main = path.join(paths.root, 'server', 'main.ts');
 const hooks = path.join(paths.root, 'server', 'module-hooks.ts');
 
 /**
- * Spawns `node --import server/module-hooks.ts server/main.ts` as `npm start` does (same Node), each in an empty working directory, and cleans up
+ * Spawns `node --import server/module-hooks.ts server/main.ts`, the sources `npm start` bundles (same Node), each in an empty working directory, and cleans up
  * after: `cleanup()` kills what still runs and removes the directories.
  */
 export function processes() {
