@@ -18,7 +18,8 @@ export type Alert =
   | { kind: 'station_offline'; tenantId: number; tenant: string; identity: string; since: Date; connected: boolean }
   | { kind: 'cpms_unreachable'; tenantId: number; tenant: string; since: Date; status: number | null; reason: string }
   | { kind: 'certificate_expiring'; tenantId: number | null; tenant: string; certificateId: number; certificateKind: string; subject: string; notAfter: Date }
-  | { kind: 'writer_degraded'; tenantId: null; tenant: string; reason: string };
+  | { kind: 'writer_degraded'; tenantId: null; tenant: string; reason: string }
+  | { kind: 'station_uncontrollable'; tenantId: number; tenant: string; identity: string; siteId: number | null; since: Date; reason: string };
 
 export type AlertKind = Alert['kind'];
 
@@ -38,6 +39,9 @@ export interface StationState {
   link: StationInfo | undefined;
   /** When it was last seen connecting or closing (the connection log), else when it was registered. */
   lastSeen: Date;
+  /** Smart charging: its site, and why and since when dispatch cannot control it (server/smart/send.ts), if so. */
+  siteId?: number | null;
+  uncontrollable?: { reason: string; since: Date } | null;
 }
 
 export interface AlertInputs {
@@ -84,6 +88,10 @@ export function alertsFrom(inputs: AlertInputs): Alert[] {
       const { tenantId, tenant, identity } = station;
       alerts.push({ kind: 'station_offline', tenantId, tenant, identity, since, connected: station.link !== undefined });
     }
+    if (station.uncontrollable) {
+      const { tenantId, tenant, identity } = station;
+      alerts.push({ kind: 'station_uncontrollable', tenantId, tenant, identity, siteId: station.siteId ?? null, ...station.uncontrollable });
+    }
   }
   const slugs = new Map(inputs.tenants.map((t) => [t.id, t.slug]));
   for (const row of inputs.certificates) {
@@ -109,7 +117,7 @@ export function alertsFrom(inputs: AlertInputs): Alert[] {
   }
   if (!inputs.writer.ok) alerts.push({ kind: 'writer_degraded', tenantId: null, tenant: '', reason: inputs.writer.reason ?? 'degraded' });
 
-  const order: AlertKind[] = ['cpms_unreachable', 'writer_degraded', 'station_offline', 'certificate_expiring'];
+  const order: AlertKind[] = ['cpms_unreachable', 'writer_degraded', 'station_offline', 'station_uncontrollable', 'certificate_expiring'];
   const time = (a: Alert) => ('since' in a ? a.since : 'notAfter' in a ? a.notAfter : inputs.now).getTime();
   return alerts.sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || time(a) - time(b));
 }
@@ -137,7 +145,15 @@ function gather(services: Sources, now: Date): AlertInputs {
   const slugs = new Map(tenants.map((t) => [t.id, t.slug]));
   const links = new Map(services.broker.stations().map((s) => [`${s.tenantId}/${s.identity}`, s]));
   const registered = services.db
-    .select({ tenantId: stations.tenantId, identity: stations.identity, createdAt: stations.createdAt })
+    .select({
+      tenantId: stations.tenantId,
+      identity: stations.identity,
+      createdAt: stations.createdAt,
+      siteId: stations.siteId,
+      uncontrollable: stations.uncontrollable,
+      uncontrollableReason: stations.uncontrollableReason,
+      uncontrollableSince: stations.uncontrollableSince,
+    })
     .from(stations)
     .all();
   return {
@@ -149,6 +165,8 @@ function gather(services: Sources, now: Date): AlertInputs {
       identity: s.identity,
       link: links.get(`${s.tenantId}/${s.identity}`),
       lastSeen: services.connections.lastSeen(s.tenantId, s.identity) ?? s.createdAt,
+      siteId: s.siteId,
+      uncontrollable: s.uncontrollable ? { reason: s.uncontrollableReason ?? 'rejected', since: s.uncontrollableSince ?? s.createdAt } : null,
     })),
     certificates: listCertificates(services.db).map((c) => ({ id: c.id, kind: c.kind, tenantId: c.tenantId, pem: c.certificatePem })),
     writer: services.writerHealth?.() ?? { ok: true },

@@ -227,6 +227,16 @@ describe('offline stations and alerts', () => {
     expect(alertsFrom({ ...inputs([station({})]), tenants: [{ id: 1, slug: 'acme', enabled: false, health }] })).toEqual([]);
   });
 
+  it('raises an alert for a station smart charging cannot control, with why and since, after the offline ones', () => {
+    const since = new Date(now.getTime() - 5 * 60_000);
+    const marked = station({ identity: 'CP-2', link: link(1_000), siteId: 4, uncontrollable: { reason: 'rejected', since } });
+    expect(alertsFrom(inputs([marked, station({})]))).toEqual([
+      expect.objectContaining({ kind: 'station_offline', identity: 'CP-1' }),
+      { kind: 'station_uncontrollable', tenantId: 1, tenant: 'acme', identity: 'CP-2', siteId: 4, since, reason: 'rejected' },
+    ]);
+    expect(alertsFrom(inputs([station({ link: link(1_000), uncontrollable: null })]))).toEqual([]);
+  });
+
   it('raises an alert when the observation writer reports that it is degraded', () => {
     expect(alertsFrom({ ...inputs([]), writer: { ok: false, reason: '12,000 observations waiting' } })).toEqual([
       { kind: 'writer_degraded', tenantId: null, tenant: '', reason: '12,000 observations waiting' },

@@ -298,11 +298,15 @@ describe('dispatch over real sockets (OCPP 1.6)', () => {
     const metrics = await (await fetch(`${r.broker.server.url}/metrics`)).text();
     expect(metrics).toMatch(/ocpp_broker_smart_profile_calls_total\{outcome="Rejected"\} [1-9]/);
     expect(metrics).toMatch(/ocpp_broker_smart_uncontrollable\{tenant="acme",site="Depot"\} 1/);
+    expect(metrics).toMatch(/ocpp_broker_alerts\{kind="station_uncontrollable",tenant="acme"\} 1/);
+    const { alerts } = await r.broker.api.connections.dashboard.query();
+    expect(alerts).toEqual([expect.objectContaining({ kind: 'station_uncontrollable', identity: 'REJ', siteId: r.siteId, reason: 'rejected' })]);
 
     rej.answer = 'Accepted';
     await r.broker.api.registry.update.mutate({ id: r.stationIds[0]!, uncontrollable: false });
     expect(await within(5_000, () => rej.limitA() === 16 && ok.limitA() === 16), `REJ ${rej.limitA()}, OK ${ok.limitA()}`).toBe(true);
     expect(await station('REJ')).toMatchObject({ uncontrollable: false, uncontrollableReason: null });
+    expect((await r.broker.api.connections.dashboard.query()).alerts).toEqual([]);
     cpmsSawNothingOfTheBroker(r.cpmsFrames);
   }, 30_000);
 

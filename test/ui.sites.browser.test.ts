@@ -180,8 +180,15 @@ describe('the live site page', () => {
     store.db.update(stationsTable).set({ uncontrollable: true, uncontrollableReason: 'rejected', uncontrollableSince: new Date(Date.now() - 5 * 60_000) }).where(eq(stationsTable.id, stationIds.CP3!)).run();
     const row = page.getByTestId('site-stations').getByRole('row', { name: /CP3/ });
     await expect.poll(() => row.textContent(), live).toContain('Uncontrollable');
-    expect(await row.getByTestId('uncontrollable-why').textContent()).toMatch(/answered a charging profile Rejected or NotSupported,\s*since 5 min ago/);
+    expect(await row.getByTestId('uncontrollable-why').textContent()).toMatch(/answered a charging profile Rejected, NotSupported or with an error,\s*since 5 min ago/);
     await expect.poll(() => page.getByTestId('available').textContent(), live).toBe('L1 4.0 A · L2 4.0 A · L3 4.0 A');
+
+    // The dashboard alerts it too, and leads to the site page.
+    await page.goto(`${url}/`);
+    const alert = page.getByTestId('alerts').getByRole('listitem').filter({ hasText: 'CP3' });
+    await expect.poll(() => alert.textContent(), live).toMatch(/CP3\s*of acme is not controlled by smart charging, and counted at its maximum, since\s*5 min ago:\s*It answered a charging profile Rejected/);
+    await alert.getByRole('link', { name: 'CP3' }).click();
+    await page.waitForURL(`${url}/tenants/${tenantId}/sites/${siteId}`);
 
     await row.getByRole('button', { name: 'Clear the uncontrollable mark of CP3' }).click();
     await expect.poll(() => page.getByRole('status').filter({ hasText: 'CP3 is controlled again' }).count()).toBe(1);

@@ -42,7 +42,9 @@ export const REASONS: Record<string, string> = {
 
 /** Why dispatch marked a station uncontrollable (stations.uncontrollableReason). */
 export const UNCONTROLLABLE_REASONS: Record<string, string> = {
-  rejected: 'It answered a charging profile Rejected or NotSupported',
+  rejected: 'It answered a charging profile Rejected, NotSupported or with an error',
+  'not-enabled': 'Smart charging is disabled on the station (SmartChargingCtrlr Enabled is false)',
+  'stack-level': 'The CPMS uses its highest stack level: a profile above it is not possible',
   overdraw: 'It drew more than it was offered for over a minute',
 };
 
