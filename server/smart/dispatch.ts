@@ -349,37 +349,53 @@ export function createDispatch(options: DispatchOptions): Dispatch {
 
   /** Profiles being cleared now (tenant/identity/id): one ClearChargingProfile each at a time. */
   const clearing = new Set<string>();
+  /**
+   * The broker's profiles on stations it no longer controls, by tenant/identity: read again whenever what dispatch
+   * controls may have changed (and every tick), so that a station connecting costs one map lookup, not a query.
+   */
+  let toRelease = new Map<string, BrokerProfile[]>();
 
   /**
-   * Clears, by their ids only, the broker's profiles on connected stations it no longer controls (smart charging off,
-   * no site, excluded, removed): otherwise a station would keep its failsafe, and a session its TxProfile, for good.
-   * A station that is not connected is cleared when it is back; the rows stay until the station answers.
+   * Clears, by their ids only, the broker's profiles on a station it no longer controls (smart charging off, no site,
+   * excluded, removed): otherwise the station would keep its failsafe, and a session its TxProfile, for good. The
+   * rows stay until the station answers; a station not connected now is cleared when it is back.
    */
-  function release() {
-    if (!started || closed) return;
-    const connected = new Map<string, '1.6' | '2.0.1'>();
-    for (const link of options.broker().stations()) connected.set(key(link.tenantId, link.identity), link.subprotocol?.startsWith('ocpp2') ? '2.0.1' : '1.6');
-    for (const profile of releasedBrokerProfiles(db)) {
-      const version = connected.get(key(profile.tenantId, profile.identity));
-      const k = `${key(profile.tenantId, profile.identity)}/${profile.profileId}`;
-      if (version === undefined || clearing.has(k)) continue;
+  function release(tenantId: number, identity: string, subprotocol: string | null) {
+    const version = subprotocol?.startsWith('ocpp2') ? '2.0.1' : '1.6';
+    for (const profile of toRelease.get(key(tenantId, identity)) ?? []) {
+      const k = `${key(tenantId, identity)}/${profile.profileId}`;
+      if (clearing.has(k)) continue;
       clearing.add(k);
       const payload = version === '1.6' ? { id: profile.profileId } : { chargingProfileId: profile.profileId };
       void options
         .broker()
-        .call(profile.tenantId, profile.identity, 'ClearChargingProfile', payload, { timeoutMs: t.callTimeoutMs })
+        .call(tenantId, identity, 'ClearChargingProfile', payload, { timeoutMs: t.callTimeoutMs })
         .then((answer) => {
           // Unknown: the station holds no such profile (any more): nothing is left to clear either way.
           const status = (answer as { status?: unknown } | null)?.status;
           const cleared = status === 'Accepted' || status === 'Unknown';
-          if (cleared) dropBrokerProfiles(db, profile.tenantId, profile.identity, profile.profileId);
-          log.info({ event: 'smart.profile_cleared', tenantId: profile.tenantId, identity: profile.identity, profileId: profile.profileId, cleared }, 'smart charging: a profile of the broker no longer needed');
+          if (cleared) dropBrokerProfiles(db, tenantId, identity, profile.profileId);
+          log.info({ event: 'smart.profile_cleared', tenantId, identity, profileId: profile.profileId, cleared }, 'smart charging: a profile of the broker no longer needed');
         })
         .catch((error: unknown) => {
-          if (!(error instanceof OwnCallError)) log.error({ err: error, tenantId: profile.tenantId, identity: profile.identity }, 'smart charging: clearing a profile failed');
+          if (!(error instanceof OwnCallError)) log.error({ err: error, tenantId, identity }, 'smart charging: clearing a profile failed');
         })
         .finally(() => clearing.delete(k));
     }
+  }
+
+  /** Reads again what is to be released, and releases it on the stations connected now. */
+  function releaseConnected() {
+    if (!started || closed) return;
+    toRelease = new Map();
+    for (const profile of releasedBrokerProfiles(db)) {
+      const k = key(profile.tenantId, profile.identity);
+      const list = toRelease.get(k);
+      if (list) list.push(profile);
+      else toRelease.set(k, [profile]);
+    }
+    if (toRelease.size === 0) return;
+    for (const link of options.broker().stations()) release(link.tenantId, link.identity, link.subprotocol);
   }
 
   const unwatch = cpmsLimits.onChange((change) => {
@@ -410,23 +426,23 @@ export function createDispatch(options: DispatchOptions): Dispatch {
         probed.delete(k);
       }
       trigger(event.tenantId, event.identity);
-      if (event.kind === 'opened') release();
+      if (event.kind === 'opened' && toRelease.has(k)) release(event.tenantId, event.identity, event.subprotocol);
     },
     siteChanged(siteId) {
       refreshAssignments();
       schedule(siteId);
-      release();
+      releaseConnected();
     },
     tenantChanged(tenantId) {
       refreshAssignments();
       for (const [k, siteId] of assigned) if (k.startsWith(`${tenantId}/`)) schedule(siteId);
-      release();
+      releaseConnected();
     },
     stationChanged(tenantId, identity, previousSiteId) {
       refreshAssignments();
       if (previousSiteId != null) schedule(previousSiteId);
       trigger(tenantId, identity);
-      release();
+      releaseConnected();
     },
     start() {
       if (started) return;
@@ -436,7 +452,7 @@ export function createDispatch(options: DispatchOptions): Dispatch {
         try {
           refreshAssignments();
           for (const siteId of new Set(assigned.values())) schedule(siteId);
-          release();
+          releaseConnected();
         } catch (error) {
           log.error({ err: error }, 'smart charging: the periodic recompute failed');
         }
