@@ -228,10 +228,12 @@ describe('dispatch over real sockets (OCPP 1.6)', () => {
     // The stopped session's TxProfile row and offer are gone; every limit sent is in the log with its answer.
     const store = r.db();
     try {
+      // The station holds a limit once it has the call; dispatch records it once the answer is back.
+      const offers = () => JSON.stringify(siteOffers(store.db, r.siteId).map((o) => [o.identity, o.offerA]).sort());
+      expect(await within(5_000, () => offers() === JSON.stringify([['CP2', 12], ['CP3', 8], ['CP4', 12]])), offers()).toBe(true);
       const rows = store.db.select().from(chargingProfiles).all();
       expect(rows.filter((p) => p.identity === 'CP1' && p.purpose === 'TxProfile')).toEqual([]);
       expect(rows.filter((p) => p.purpose === 'TxDefaultProfile').map((p) => [p.identity, p.limitA]).sort()).toEqual([['CP1', 6], ['CP2', 6], ['CP3', 6], ['CP4', 6]]);
-      expect(siteOffers(store.db, r.siteId).map((o) => [o.identity, o.offerA]).sort()).toEqual([['CP2', 12], ['CP3', 8], ['CP4', 12]]);
       const log = limitChangesOfSite(store.db, r.siteId, { limit: 200 }).changes;
       expect(log.length).toBe(r.received.filter((c) => c.action === 'SetChargingProfile').length);
       expect(new Set(log.map((l) => l.outcome))).toEqual(new Set(['Accepted']));
