@@ -122,6 +122,18 @@ function toSchedule(s: z.infer<typeof schedule>): ChargingSchedule {
   };
 }
 
+/** The fields a 1.6 and a 2.0.1 profile name alike. */
+function sharedFields(p: z.infer<typeof profile16> | z.infer<typeof profile201>) {
+  return {
+    stackLevel: p.stackLevel,
+    purpose: p.chargingProfilePurpose,
+    kind: p.chargingProfileKind,
+    ...(p.recurrencyKind && { recurrency: p.recurrencyKind }),
+    ...(p.validFrom !== undefined && { validFrom: p.validFrom }),
+    ...(p.validTo !== undefined && { validTo: p.validTo }),
+  };
+}
+
 /** A profile as sent (1.6 csChargingProfiles, 2.0.1 chargingProfile), whichever version its shape is; undefined when it is not one. */
 export function parseProfile(sent: unknown, version?: OcppVersion): ChargingProfile | undefined {
   if (version !== '2.0.1') {
@@ -129,12 +141,7 @@ export function parseProfile(sent: unknown, version?: OcppVersion): ChargingProf
     if (p.success) {
       return {
         id: p.data.chargingProfileId,
-        stackLevel: p.data.stackLevel,
-        purpose: p.data.chargingProfilePurpose,
-        kind: p.data.chargingProfileKind,
-        ...(p.data.recurrencyKind && { recurrency: p.data.recurrencyKind }),
-        ...(p.data.validFrom !== undefined && { validFrom: p.data.validFrom }),
-        ...(p.data.validTo !== undefined && { validTo: p.data.validTo }),
+        ...sharedFields(p.data),
         transactionId: p.data.transactionId === undefined ? null : String(p.data.transactionId),
         schedules: [toSchedule(p.data.chargingSchedule)],
       };
@@ -145,12 +152,7 @@ export function parseProfile(sent: unknown, version?: OcppVersion): ChargingProf
   if (!p.success) return undefined;
   return {
     id: p.data.id,
-    stackLevel: p.data.stackLevel,
-    purpose: p.data.chargingProfilePurpose,
-    kind: p.data.chargingProfileKind,
-    ...(p.data.recurrencyKind && { recurrency: p.data.recurrencyKind }),
-    ...(p.data.validFrom !== undefined && { validFrom: p.data.validFrom }),
-    ...(p.data.validTo !== undefined && { validTo: p.data.validTo }),
+    ...sharedFields(p.data),
     transactionId: p.data.transactionId ?? null,
     schedules: p.data.chargingSchedule.map(toSchedule),
   };
