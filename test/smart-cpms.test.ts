@@ -3,7 +3,8 @@ import type { DispatchTimings } from '../server/smart/dispatch.ts';
 import { PROFILE_ID_BASE } from '../server/smart/profiles.ts';
 import { startTestBroker, type TestBroker } from './support/broker.ts';
 import { startCpms, type TestCpms } from './support/ocpp.ts';
-import { SimStation, within, type Received } from './support/smart.ts';
+import { within } from './support/eventually.ts';
+import { SimStation, type Received } from './support/smart.ts';
 
 /**
  * Smart charging with the CPMS's own limits, end to end: the CPMS watch (server/smart/cpms-profiles.ts) reads the

@@ -8,3 +8,11 @@ export async function eventually<T>(check: () => Promise<T | undefined | false>,
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
+
+/** Whether `check` comes true within `ms` (eventually's polling): for `expect(await within(…), why).toBe(true)`. */
+export function within(ms: number, check: () => boolean | Promise<boolean>, everyMs = 50): Promise<boolean> {
+  return eventually(async () => (await check()) || undefined, ms, everyMs).then(
+    () => true,
+    () => false,
+  );
+}

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { station } from './ocpp.ts';
 
 /** A charging profile a simulated station holds. */
@@ -225,15 +224,5 @@ export class SimStation {
   async close() {
     this.#stopMeter();
     await this.cp.close({ force: true }).catch(() => {});
-  }
-}
-
-/** Polls `check` until it returns true or `ms` pass; false then. */
-export async function within(ms: number, check: () => boolean | Promise<boolean>, everyMs = 50): Promise<boolean> {
-  const until = Date.now() + ms;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() >= until) return false;
-    await sleep(everyMs);
   }
 }
