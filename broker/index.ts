@@ -7,7 +7,7 @@ import { Refusal } from './refusals.ts';
 import type { RouteHooks } from './route.ts';
 import { HandshakeLimiter } from './handshakes.ts';
 import { Keepalive } from './keepalive.ts';
-import { createSession, type Session } from './session.ts';
+import { createSession, stationKey as key, type Session } from './session.ts';
 import { OwnCallError, type OwnCallOptions, type StationCallClaim } from './outbox.ts';
 import type { StationInfo } from './types.ts';
 import { authenticateStation, upstreamCredentials } from './authenticate.ts';
@@ -22,7 +22,8 @@ export type { Directory, StationCredentials, TenantSecurity, Throttle, ThrottleR
 export type { PendingCall } from './calls.ts';
 export type { Envelope } from './frame.ts';
 export type { ConnectionEvent } from './events.ts';
-export type { RouteHooks } from './route.ts';
+export { stationKey } from './session.ts';
+export { combineHooks, type Local, type RouteHooks, type SessionFacts } from './route.ts';
 export { OwnCallError, type OwnCallFailure, type OwnCallOptions, type OutboxEvent, type StationCallClaim } from './outbox.ts';
 export type { StationInfo } from './types.ts';
 
@@ -65,8 +66,8 @@ export interface BrokerOptions {
   onRefused?(refusal: Refusal, tenant: string | undefined): void;
   /** Every station connection opened, refused (before a tenant is known too) and closed, once each: the connection log. */
   onConnection?(event: ConnectionEvent): void;
-  /** Hooks for each new session's traffic (answering calls, observing frames): server/observers. */
-  hooksFor?(session: { tenantId: number; tenantSlug: string; identity: string; subprotocol: string | null }): RouteHooks;
+  /** The route hooks of every session's traffic (answering calls, observing frames): combineHooks joins several. */
+  hooks?: RouteHooks;
 }
 
 export interface Broker {
@@ -119,7 +120,6 @@ export function createBroker(options: BrokerOptions): Broker {
     handleProtocols: (_offered, req) => selected.get(req) ?? false,
   });
 
-  const key = (tenantId: number, identity: string) => `${tenantId}/${identity}`;
   const onHandshakeError = (error: Error) => log.debug({ err: error.message }, 'station socket error during handshake');
 
   async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
@@ -246,7 +246,7 @@ export function createBroker(options: BrokerOptions): Broker {
       cpms,
       keepalive,
       log,
-      hooks: options.hooksFor?.({ tenantId: tenant.id, tenantSlug: tenant.slug, identity, subprotocol: station.protocol || null }),
+      hooks: options.hooks,
       onClosed: (closed, end) => {
         if (sessions.get(id) === closed) sessions.delete(id);
         emit({ kind: 'closed', at: new Date(), ...where, ...end });

@@ -5,8 +5,29 @@ import { readEnvelope, type Envelope } from './frame.ts';
 import type { Link, Side } from './session.ts';
 
 /**
- * What the rest of the broker may do with a session's traffic, without slowing it down:
- * answer a station's call itself, and observe frames once they are forwarded.
+ * What a route hook knows of the session whose traffic it sees: the same object for the whole session, so a hook can
+ * keep what it needs per station in a map by `key`, and the broker keeps no hooks per session.
+ */
+export interface SessionFacts {
+  readonly tenantId: number;
+  readonly tenantSlug: string;
+  readonly identity: string;
+  readonly subprotocol: string | null;
+  /** `tenantId/identity`: one station's key, made once per session. */
+  readonly key: string;
+}
+
+/**
+ * A frame that never crossed to the other side. `answered`: a call the broker answered itself (a station's, through
+ * `answer`, or the CPMS's, through `answerCpms`), and that answer. `own`: a call the broker made itself (observed
+ * from the CPMS's side) and the station's answer to it.
+ */
+export type Local = 'answered' | 'own';
+
+/**
+ * What the rest of the broker may do with the traffic, without slowing it down: answer a station's call itself, and
+ * observe frames once they are forwarded. One set for the whole broker (combineHooks joins several), each hook called
+ * with the session it is about.
  */
 export interface RouteHooks {
   /**
@@ -15,28 +36,64 @@ export interface RouteHooks {
    * `pending` is the call's entry, handed to `observe` with the call and with this answer: a hook may set its
    * `context`.
    */
-  answer?(call: Extract<Envelope, { kind: 'call' }>, frame: Buffer, pending: PendingCall): string | undefined;
+  answer?(session: SessionFacts, call: Extract<Envelope, { kind: 'call' }>, frame: Buffer, pending: PendingCall): string | undefined;
   /**
    * The same for a call from the CPMS to the station (smart charging: SetChargingProfile / ClearChargingProfile under
    * the tenant's policy): the broker's answer goes back to the CPMS and the call never reaches the station. Asked
    * before the call could be held for one of the broker's own calls; keep it quick, and leave it undefined when no
    * one answers CPMS calls (the forwarding path then costs one field check).
    */
-  answerCpms?(call: Extract<Envelope, { kind: 'call' }>, frame: Buffer, pending: PendingCall): string | undefined;
+  answerCpms?(session: SessionFacts, call: Extract<Envelope, { kind: 'call' }>, frame: Buffer, pending: PendingCall): string | undefined;
   /**
    * Every frame that came from `from`, after it was forwarded (or answered). Must not throw or block. `call` is, for
    * a CALL, its entry in the calls in flight (a hook may set its `context`); for a CALLRESULT or CALLERROR, the entry
-   * of the call it answers, context included, when that call is known.
-   * `local`: the frame never crossed to the other side: a station's call the broker answered itself, and that answer
-   * (observed as coming from the CPMS's side); a CPMS call the broker answered itself (`answerCpms`), and that answer
-   * (observed as coming from the station's side); a call the broker made itself (from the CPMS's side) and the
-   * station's answer to it.
+   * of the call it answers, context included, when that call is known. `local`: the frame never crossed to the other
+   * side (see Local); a station's call the broker answered is observed from the station and its answer as coming from
+   * the CPMS's side, a CPMS call the broker answered from the CPMS and its answer as coming from the station's side.
    */
-  observe?(from: Side, envelope: Envelope, frame: Buffer, call: PendingCall | undefined, local?: boolean): void;
+  observe?(session: SessionFacts, from: Side, envelope: Envelope, frame: Buffer, call: PendingCall | undefined, local?: Local): void;
   /** A call that `caller` sent was answered through the broker, `ms` after it went through. */
-  answered?(caller: Side, action: string, ms: number): void;
+  answered?(session: SessionFacts, caller: Side, action: string, ms: number): void;
   /** What became of the broker's own calls, and CPMS frames held meanwhile (broker/outbox.ts): for metrics. */
-  outbox?(event: OutboxEvent): void;
+  outbox?(session: SessionFacts, event: OutboxEvent): void;
+}
+
+/**
+ * Several sets of hooks as one, made once: every `observe`, `answered` and `outbox` in the order given; of `answer`
+ * and `answerCpms`, the first one given (one part of the broker answers each kind of call).
+ */
+export function combineHooks(...all: RouteHooks[]): RouteHooks {
+  const each = <K extends 'observe' | 'answered' | 'outbox'>(name: K) =>
+    all.flatMap((hooks) => (hooks[name] ? [hooks[name].bind(hooks) as NonNullable<RouteHooks[K]>] : []));
+  const observers = each('observe');
+  const timers = each('answered');
+  const outboxes = each('outbox');
+  const first = <K extends 'answer' | 'answerCpms'>(name: K) => {
+    const hooks = all.find((h) => h[name]);
+    return hooks && (hooks[name]!.bind(hooks) as NonNullable<RouteHooks[K]>);
+  };
+  return {
+    answer: first('answer'),
+    answerCpms: first('answerCpms'),
+    observe:
+      observers.length === 0
+        ? undefined
+        : (session, from, envelope, frame, call, local) => {
+            for (const observe of observers) observe(session, from, envelope, frame, call, local);
+          },
+    answered:
+      timers.length === 0
+        ? undefined
+        : (session, caller, action, ms) => {
+            for (const answered of timers) answered(session, caller, action, ms);
+          },
+    outbox:
+      outboxes.length === 0
+        ? undefined
+        : (session, event) => {
+            for (const outbox of outboxes) outbox(session, event);
+          },
+  };
 }
 
 const OPEN = WebSocket.OPEN;
@@ -62,7 +119,7 @@ export function forward(from: Link, to: Link, frame: Buffer, hooks: RouteHooks):
   if (from.side === 'cpms') {
     if (hooks.answerCpms !== undefined && envelope.kind === 'call') {
       const local: PendingCall = { action: envelope.action, startedAt: now };
-      const reply = hooks.answerCpms(envelope, frame, local);
+      const reply = hooks.answerCpms(from.session, envelope, frame, local);
       if (reply !== undefined) {
         answerLocally(from, envelope, frame, reply, local, hooks);
         return;
@@ -77,7 +134,7 @@ export function forward(from: Link, to: Link, frame: Buffer, hooks: RouteHooks):
     if (hooks.answer) {
       // Answered at once, so never in the calls in flight; the entry only carries the hook's context to `observe`.
       const local: PendingCall = { action: envelope.action, startedAt: now };
-      const reply = hooks.answer(envelope, frame, local);
+      const reply = hooks.answer(from.session, envelope, frame, local);
       if (reply !== undefined) {
         answerLocally(from, envelope, frame, reply, local, hooks);
         return;
@@ -97,14 +154,14 @@ export function deliver(from: Link, to: Link, frame: Buffer, envelope: Envelope,
     call = from.calls.start(envelope.id, envelope.action, now);
   } else if (envelope.kind === 'result' || envelope.kind === 'error') {
     call = to.calls.finish(envelope.id);
-    if (call && hooks.answered) hooks.answered(to.side, call.action, now - call.startedAt);
+    if (call && hooks.answered) hooks.answered(from.session, to.side, call.action, now - call.startedAt);
   }
 
   if (to.ws.readyState === OPEN) {
     to.ws.send(frame, TEXT);
     to.framesSent++;
   } // else the partner is closing: this session is ending
-  if (hooks.observe) hooks.observe(from.side, envelope, frame, call);
+  if (hooks.observe) hooks.observe(from.session, from.side, envelope, frame, call);
   // The CPMS tells the station how often to send a Heartbeat: what "silent for too long" means for it (once a link).
   if (call?.action === 'BootNotification' && envelope.kind === 'result') from.session.heartbeatIntervalS = heartbeatInterval(frame);
   // The station answered the CPMS: a broker call waiting for the slot may go now.
@@ -119,9 +176,9 @@ function answerLocally(from: Link, envelope: Envelope, frame: Buffer, reply: str
   from.ws.send(reply);
   from.framesSent++;
   if (hooks.observe) {
-    hooks.observe(from.side, envelope, frame, local, true);
+    hooks.observe(from.session, from.side, envelope, frame, local, 'answered');
     const answer = Buffer.from(reply);
-    hooks.observe(from.side === 'station' ? 'cpms' : 'station', readEnvelope(answer), answer, local, true);
+    hooks.observe(from.session, from.side === 'station' ? 'cpms' : 'station', readEnvelope(answer), answer, local, 'answered');
   }
 }
 

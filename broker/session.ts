@@ -4,7 +4,7 @@ import { CallsInFlight } from './calls.ts';
 import { CloseCode, closeCodeOfError, partnerCloseCode } from './close-codes.ts';
 import type { Keepalive } from './keepalive.ts';
 import { Outbox, type OutboxEvent, type OwnCallOptions } from './outbox.ts';
-import { deliver, forward, type RouteHooks } from './route.ts';
+import { deliver, forward, type RouteHooks, type SessionFacts } from './route.ts';
 import type { Envelope } from './frame.ts';
 import type { PendingCall } from './calls.ts';
 import type { StationInfo } from './types.ts';
@@ -30,7 +30,7 @@ export interface Link {
 }
 
 /** One station link paired with its CPMS link (OCPP-J 2.0.1 §6: two WebSockets, one identity). */
-export interface Session {
+export interface Session extends SessionFacts {
   readonly tenantId: number;
   readonly tenantSlug: string;
   readonly identity: string;
@@ -73,6 +73,7 @@ export interface SessionOptions {
   /** The broker's one keepalive timer. */
   keepalive: Keepalive;
   log: Logger;
+  /** The broker's one set of route hooks (the same for every session). */
   hooks?: RouteHooks;
   /** Called once, when both sockets are closed. */
   onClosed?(session: Session, end: SessionEnd): void;
@@ -86,6 +87,9 @@ const NO_HOOKS: RouteHooks = {};
 /** Where a socket finds its link: one property, so the listeners below are shared by every session. */
 const LINK = Symbol('link');
 type LinkedSocket = WebSocket & { [LINK]: Link };
+
+/** One station's key in maps of stations (SessionFacts.key). */
+export const stationKey = (tenantId: number, identity: string): string => `${tenantId}/${identity}`;
 
 /** Pairs an open station socket with an open CPMS socket: forwarding, keepalive, closing both. */
 export function createSession(options: SessionOptions): Session {
@@ -102,6 +106,7 @@ class SessionState implements Session {
   readonly identity: string;
   readonly subprotocol: string | null;
   readonly remoteAddress: string;
+  readonly key: string;
   readonly connectedAt = Date.now();
   readonly station: Link;
   readonly cpms: Link;
@@ -123,6 +128,7 @@ class SessionState implements Session {
     this.identity = options.identity;
     this.subprotocol = options.station.protocol || null;
     this.remoteAddress = options.remoteAddress;
+    this.key = stationKey(options.tenantId, options.identity);
     this.hooks = options.hooks ?? NO_HOOKS;
     this.#log = options.log;
     this.#keepalive = options.keepalive;
@@ -179,7 +185,7 @@ class SessionState implements Session {
 
   /** The outbox's own frames, observed as coming from the broker (`local`): the inspector shows them so. */
   observeOwn(from: Side, envelope: Envelope, frame: Buffer, call: PendingCall): void {
-    this.hooks.observe?.(from, envelope, frame, call, true);
+    this.hooks.observe?.(this, from, envelope, frame, call, 'own');
   }
 
   /** A CPMS frame the outbox held, on its way to the station now. */
@@ -188,7 +194,7 @@ class SessionState implements Session {
   }
 
   event(event: OutboxEvent): void {
-    this.hooks.outbox?.(event);
+    this.hooks.outbox?.(this, event);
   }
 
   /** Called by the keepalive timer: pings each open link, drops one that missed MISSED_PONGS_LIMIT pongs. */

@@ -17,6 +17,11 @@ export type CpmsAuth = (typeof CPMS_AUTHS)[number];
 export const OCPP_VERSIONS = ['1.6', '2.0.1'] as const;
 export type OcppVersion = (typeof OCPP_VERSIONS)[number];
 
+/** The OCPP version of a link by the subprotocol it speaks (`ocpp2.0.1` and `ocpp2.1` read alike; none means 1.6). */
+export function ocppVersionOf(subprotocol: string | null | undefined): OcppVersion {
+  return subprotocol?.startsWith('ocpp2') ? '2.0.1' : '1.6';
+}
+
 /** `cpms`: the CPMS decides and the broker only observes; `broker`: the broker answers Authorize from the driver list. */
 export const AUTHORIZATION_MODES = ['cpms', 'broker'] as const;
 export type AuthorizationMode = (typeof AUTHORIZATION_MODES)[number];

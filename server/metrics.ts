@@ -131,13 +131,13 @@ export function createMetrics(sources: { broker: () => Broker; observationsPendi
     registry,
     /** Route hooks that count frames and time calls. */
     hooks: {
-      observe(from) {
+      observe(_session, from) {
         framesFrom[from]++;
       },
-      answered(caller, action, ms) {
+      answered(_session, caller, action, ms) {
         callSeriesOf(caller, action).observe(ms / 1000);
       },
-      outbox(event) {
+      outbox(_session, event) {
         if (event.kind === 'held') heldFrames++;
         else if (event.kind === 'given_up') ownCallsGivenUp.inc({ action: event.action });
         else ownCalls.inc({ action: event.action, outcome: event.outcome });
@@ -163,26 +163,6 @@ export function createMetrics(sources: { broker: () => Broker; observationsPendi
     },
     adminLoginFailed() {
       authenticationFailures.inc({ kind: 'admin', tenant: '' });
-    },
-  };
-}
-
-/** Both sets of hooks on one session: the observers' (which may answer a call) and the metrics'. */
-export function combineHooks(first: RouteHooks, second: RouteHooks): RouteHooks {
-  return {
-    answer: first.answer ?? second.answer,
-    answerCpms: first.answerCpms ?? second.answerCpms,
-    observe(from, envelope, frame, call, local) {
-      first.observe?.(from, envelope, frame, call, local);
-      second.observe?.(from, envelope, frame, call, local);
-    },
-    outbox(event) {
-      first.outbox?.(event);
-      second.outbox?.(event);
-    },
-    answered(caller, action, ms) {
-      first.answered?.(caller, action, ms);
-      second.answered?.(caller, action, ms);
     },
   };
 }

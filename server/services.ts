@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
-import { createBroker } from '../broker/index.ts';
-import type { RouteHooks } from '../broker/route.ts';
+import { combineHooks, createBroker, type RouteHooks } from '../broker/index.ts';
 import type { Db } from '../db/index.ts';
 import type { Sealer } from './auth/seal.ts';
 import { SignInThrottle } from './auth/login-throttle.ts';
@@ -10,7 +9,7 @@ import { createConnectionLog } from './connections.ts';
 import { createCpmsTester } from './cpms-test.ts';
 import { createDirectory } from './directory.ts';
 import { createInspector } from './inspector/index.ts';
-import { combineHooks, type Metrics } from './metrics.ts';
+import type { Metrics } from './metrics.ts';
 import { createCpmsLimits, type CpmsLimits } from './smart/cpms-profiles.ts';
 import { createDispatch, type DispatchTimings } from './smart/dispatch.ts';
 import type { Services } from './trpc.ts';
@@ -38,7 +37,7 @@ export interface ServiceParts {
   /** Made before the services: the observation writer reports to it, and it reads the writer's queue. */
   metrics: Metrics;
   /** What the traffic says: server/observers (the server's writer); none, for an API without it. */
-  observers?: (session: { tenantId: number; tenantSlug: string; identity: string; subprotocol: string | null }) => RouteHooks;
+  observers?: RouteHooks;
   reloadServerCertificate: () => void;
   writerHealth?: Services['writerHealth'];
   /** Resolves once the observations captured so far are written (the writer's `flushed`): dispatch reads after it. */
@@ -77,10 +76,8 @@ export function createServices(settings: ServiceSettings, parts: ServiceParts): 
   });
   const broker = createBroker({
     directory,
-    hooksFor: (session) => {
-      const traffic = combineHooks(combineHooks(cpmsLimits.hooks(session), smart.hooks(session)), metrics.hooks);
-      return inspector.hooks(session, observers ? combineHooks(observers(session), traffic) : traffic);
-    },
+    // In this order: the inspector holds a frame before anything else reads it; the observers answer Authorize.
+    hooks: combineHooks(inspector.hooks, ...(observers ? [observers] : []), cpmsLimits.hooks, smart.hooks, metrics.hooks),
     onRefused: metrics.refused,
     onConnection: (event) => {
       connections.record(event);

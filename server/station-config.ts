@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import { OwnCallError, type Broker } from '../broker/index.ts';
+import { ocppVersionOf } from '../contract/index.ts';
 import { MASK, SECRET_CONFIGURATION_KEY } from './inspector/mask.ts';
 
 /** One configuration value of a station, as the station page shows it. */
@@ -64,7 +65,7 @@ const status = z.object({ status: z.string() });
 function versionOf(broker: Broker, tenantId: number, identity: string): '1.6' | '2.0.1' {
   const link = broker.stations(tenantId).find((s) => s.identity === identity);
   if (!link) throw new OwnCallError('NOT_CONNECTED', 'That station is not connected');
-  return link.subprotocol?.startsWith('ocpp2') ? '2.0.1' : '1.6';
+  return ocppVersionOf(link.subprotocol);
 }
 
 /**

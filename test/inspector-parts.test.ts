@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { readEnvelope } from '../broker/frame.ts';
+import { stationKey, type SessionFacts } from '../broker/index.ts';
 import { createInspector, FRAME_OVERHEAD_BYTES, STATION_OVERHEAD_BYTES, type InspectorEvent } from '../server/inspector/index.ts';
 import { MASK, maskBadge, maskFrame } from '../server/inspector/mask.ts';
 import { Ring } from '../server/inspector/ring.ts';
@@ -12,6 +13,8 @@ const anyBadge = fc.string({ minLength: 1, maxLength: 36, unit: 'binary' });
 
 const call = (id: string, action: string, payload: unknown) => JSON.stringify([2, id, action, payload]);
 const result = (id: string, payload: unknown) => JSON.stringify([3, id, payload]);
+/** A session of tenant 1 as the route hooks see it. */
+const sessionOf = (identity: string): SessionFacts => ({ tenantId: 1, tenantSlug: 't', identity, subprotocol: 'ocpp1.6', key: stationKey(1, identity) });
 
 describe('masking a badge id', () => {
   it('keeps the first 4 characters of an id of 8 or more, nothing of a shorter one, and never tells the length', () => {
@@ -156,12 +159,12 @@ describe('the inspector', () => {
         (framesPerStation, traffic) => {
           const limits = { framesPerStation, maxBytes: 24_000, maxFrameBytes: 1_000 };
           const inspector = createInspector(limits);
-          const hooks = Array.from({ length: 6 }, (_, station) => inspector.hooks({ tenantId: 1, identity: `CP${station}` }));
+          const sessions = Array.from({ length: 6 }, (_, station) => sessionOf(`CP${station}`));
           /** Stations, least recently active first. */
           const activity: number[] = [];
           traffic.forEach(({ station, size }, n) => {
             const frame = frameOf(n, size);
-            hooks[station]!.observe!('station', readEnvelope(frame), frame, undefined);
+            inspector.hooks.observe(sessions[station]!, 'station', readEnvelope(frame), frame, undefined);
             if (activity.includes(station)) activity.splice(activity.indexOf(station), 1);
             activity.push(station);
 
@@ -186,20 +189,19 @@ describe('the inspector', () => {
 
   it('gives a slow stream the frames it has room for, then one marker saying how many were skipped', async () => {
     const inspector = createInspector({ streamQueue: 3 });
-    const hooks = inspector.hooks({ tenantId: 1, identity: 'CP1' });
     const abort = new AbortController();
     const stream = inspector.stream(1, 'CP1', { signal: abort.signal });
     const first = stream.next(); // the stream is open and waiting
     for (let n = 1; n <= 10; n++) {
       const frame = frameOf(n, 50, 'Heartbeat');
-      hooks.observe!('station', readEnvelope(frame), frame, undefined);
+      inspector.hooks.observe(sessionOf('CP1'), 'station', readEnvelope(frame), frame, undefined);
     }
     const events: InspectorEvent[] = [(await first).value];
     for (let i = 0; i < 3; i++) events.push((await stream.next()).value);
     expect(events.map((e) => (e.kind === 'frame' ? e.frame.id : `skipped ${e.count}`))).toEqual(['1', '2', '3', 'skipped 7']);
 
     const frame = frameOf(11, 50, 'Heartbeat');
-    hooks.observe!('station', readEnvelope(frame), frame, undefined);
+    inspector.hooks.observe(sessionOf('CP1'), 'station', readEnvelope(frame), frame, undefined);
     const next = (await stream.next()).value;
     expect(next.kind === 'frame' && next.frame.id).toBe('11');
     expect(inspector.stats().streams).toBe(1);
@@ -226,9 +228,22 @@ describe('the inspector', () => {
     const text = call('1', 'Heartbeat', {});
     chunk.write(text, 100);
     const frame = chunk.subarray(100, 100 + text.length);
-    inspector.hooks({ tenantId: 1, identity: 'CP1' }).observe!('station', readEnvelope(frame), frame, undefined);
+    inspector.hooks.observe(sessionOf('CP1'), 'station', readEnvelope(frame), frame, undefined);
     chunk.fill(0x41); // the chunk is not what the inspector holds
     expect(inspector.frames(1, 'CP1')[0]!.text).toBe(text);
     expect(inspector.stats().bytes).toBe(text.length + FRAME_OVERHEAD_BYTES + STATION_OVERHEAD_BYTES);
+  });
+
+  it('gives back any UTF-8 text as received, and counts its bytes, not its characters', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 40 }), (vendor) => {
+        const inspector = createInspector();
+        const text = call('1', 'DataTransfer', { vendorId: vendor });
+        const frame = Buffer.from(text);
+        inspector.hooks.observe(sessionOf('CP1'), 'station', readEnvelope(frame), frame, undefined);
+        expect(inspector.frames(1, 'CP1')[0]!.text).toBe(text);
+        expect(inspector.stats().bytes).toBe(frame.length + FRAME_OVERHEAD_BYTES + STATION_OVERHEAD_BYTES);
+      }),
+    );
   });
 });

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { Broker } from '../broker/index.ts';
+import { stationKey, type Broker, type SessionFacts } from '../broker/index.ts';
 import { createMetrics } from '../server/metrics.ts';
+
+const session: SessionFacts = { tenantId: 1, tenantSlug: 't', identity: 'CP1', subprotocol: 'ocpp1.6', key: stationKey(1, 'CP1') };
 
 describe('the call-duration metric', () => {
   it('keeps at most 200 series of actions named on the wire, counting the rest as "other"', async () => {
     const metrics = createMetrics({ broker: () => ({ stations: () => [] }) as unknown as Broker, observationsPending: () => 0 });
-    for (let n = 0; n < 1_000; n++) metrics.hooks.answered('station', `Action${n}`, 5);
+    for (let n = 0; n < 1_000; n++) metrics.hooks.answered(session, 'station', `Action${n}`, 5);
     const histogram = (await metrics.registry.getSingleMetric('ocpp_broker_call_duration_seconds')!.get()).values;
     const actions = new Set(histogram.map((v) => v.labels.action));
     expect(actions.size).toBe(201);

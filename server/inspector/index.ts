@@ -1,14 +1,15 @@
 import { Gauge, type Registry } from 'prom-client';
-import type { Envelope, PendingCall, RouteHooks } from '../../broker/index.ts';
+import { stationKey as keyOf, type Envelope, type Local, type PendingCall, type RouteHooks } from '../../broker/index.ts';
 import { maskFrame } from './mask.ts';
 import { Ring } from './ring.ts';
 
 /**
  * The live message inspector: the last frames of each station, both directions, in memory only.
  *
- * Always on, at a tiny cost per frame: it keeps the Buffer the broker already has (copied only when it is a small
- * view into a much larger chunk, so that the bound below is the memory really held), the envelope the broker
- * already read, and a few numbers. The text is decoded, and badges masked, only when someone reads a frame.
+ * Always on, at a tiny cost per frame: it keeps a copy of the frame's bytes as a one-byte string (a plain copy, one
+ * byte a byte, so that the bound below is the memory really held: about ten times cheaper than a Buffer of its own),
+ * the envelope the broker already read, and a few numbers. The text is decoded as UTF-8, and badges masked, only
+ * when someone reads a frame.
  * Recording only while someone watches would be cheaper still, but an operator opens the inspector after something
  * went wrong, and then the frames that led to it are already there.
  */
@@ -66,7 +67,7 @@ export const DEFAULT_LIMITS: InspectorLimits = {
   streamQueue: 500,
 };
 
-/** What a held frame costs besides its bytes: the record, the envelope and its strings, the Buffer object. */
+/** What a held frame costs besides its bytes: the record, the envelope and its strings, the string's header. */
 export const FRAME_OVERHEAD_BYTES = 256;
 /** What a station's log costs besides its frames. */
 export const STATION_OVERHEAD_BYTES = 2048;
@@ -80,7 +81,8 @@ interface Held {
   forCpms: boolean;
   envelope: Envelope;
   action: string | undefined;
-  frame: Buffer;
+  /** The bytes kept (at most maxFrameBytes), one character a byte (latin1). */
+  bytes: string;
   size: number;
   cost: number;
 }
@@ -89,7 +91,6 @@ interface Held {
 interface StationLog {
   key: string;
   ring: Ring<Held>;
-  removed: boolean;
   newer: StationLog | undefined;
   older: StationLog | undefined;
 }
@@ -102,8 +103,6 @@ interface Watcher {
 }
 
 export type Inspector = ReturnType<typeof createInspector>;
-
-const keyOf = (tenantId: number, identity: string) => `${tenantId}/${identity}`;
 
 export function createInspector(overrides: Partial<InspectorLimits> = {}) {
   const limits = { ...DEFAULT_LIMITS, ...overrides };
@@ -120,7 +119,7 @@ export function createInspector(overrides: Partial<InspectorLimits> = {}) {
   function logOf(key: string): StationLog {
     let log = logs.get(key);
     if (!log) {
-      log = { key, ring: new Ring(limits.framesPerStation), removed: false, newer: undefined, older: undefined };
+      log = { key, ring: new Ring(limits.framesPerStation), newer: undefined, older: undefined };
       logs.set(key, log);
       bytes += STATION_OVERHEAD_BYTES;
     }
@@ -147,7 +146,6 @@ export function createInspector(overrides: Partial<InspectorLimits> = {}) {
   function remove(log: StationLog) {
     unlink(log);
     logs.delete(log.key);
-    log.removed = true;
     bytes -= STATION_OVERHEAD_BYTES + log.ring.cost;
     frames -= log.ring.size;
   }
@@ -165,20 +163,19 @@ export function createInspector(overrides: Partial<InspectorLimits> = {}) {
     }
   }
 
-  function record(log: StationLog, from: 'station' | 'cpms', envelope: Envelope, frame: Buffer, call: PendingCall | undefined, local: boolean, forCpms: boolean) {
+  function record(log: StationLog, from: 'station' | 'cpms', envelope: Envelope, frame: Buffer, call: PendingCall | undefined, local: Local | undefined) {
     const size = frame.length;
-    let kept = frame;
-    if (size > limits.maxFrameBytes) kept = copy(frame.subarray(0, limits.maxFrameBytes));
-    else if (size * 2 < frame.buffer.byteLength) kept = copy(frame); // do not hold a whole socket chunk for it
+    const kept = frame.toString('latin1', 0, Math.min(size, limits.maxFrameBytes));
     const held: Held = {
       seq: ++seq,
       at: Date.now(),
       from,
-      local,
-      forCpms,
+      local: local !== undefined,
+      // A CPMS call the broker answered itself, observed from the CPMS's side, and its answer, from the station's.
+      forCpms: local === 'answered' && (from === 'cpms') === (envelope.kind === 'call'),
       envelope,
       action: call?.action ?? (envelope.kind === 'call' || envelope.kind === 'send' ? envelope.action : undefined),
-      frame: kept,
+      bytes: kept,
       size,
       cost: kept.length + FRAME_OVERHEAD_BYTES,
     };
@@ -208,7 +205,7 @@ export function createInspector(overrides: Partial<InspectorLimits> = {}) {
 
   function render(held: Held, reveal: boolean): InspectedFrame {
     const { envelope } = held;
-    const { text, masked } = maskFrame(held.frame.toString('utf8'), { revealBadges: reveal });
+    const { text, masked } = maskFrame(Buffer.from(held.bytes, 'latin1').toString('utf8'), { revealBadges: reveal });
     return {
       seq: held.seq,
       at: new Date(held.at).toISOString(),
@@ -221,7 +218,7 @@ export function createInspector(overrides: Partial<InspectorLimits> = {}) {
       problem: envelope.kind === 'invalid' ? envelope.reason : null,
       size: held.size,
       text,
-      truncated: held.size > held.frame.length,
+      truncated: held.size > held.bytes.length,
       masked,
     };
   }
@@ -230,37 +227,18 @@ export function createInspector(overrides: Partial<InspectorLimits> = {}) {
     limits,
 
     /**
-     * Route hooks for one session that record every frame, then hand it to `inner` (observers, metrics).
-     * The cost per frame: a record, a ring slot, a few additions; nothing is decoded or copied here.
+     * Route hooks that record every frame. The cost per frame: a copy of its bytes, a record, a ring slot, a few
+     * additions; nothing is decoded here.
      */
-    hooks(session: { tenantId: number; identity: string }, inner: RouteHooks = {}): RouteHooks {
-      const key = keyOf(session.tenantId, session.identity);
-      let log: StationLog | undefined;
-      // The CPMS calls the broker answered itself: their entries, handed back to `observe` with the call and the answer.
-      const answeredForCpms = new WeakSet<PendingCall>();
-      const answerCpms = inner.answerCpms;
-      return {
-        answer: inner.answer,
-        answerCpms:
-          answerCpms &&
-          ((call, frame, pending) => {
-            const reply = answerCpms(call, frame, pending);
-            if (reply !== undefined) answeredForCpms.add(pending);
-            return reply;
-          }),
-        answered: inner.answered,
-        outbox: inner.outbox,
-        observe(from, envelope, frame, call, local) {
-          try {
-            if (!log || log.removed) log = logOf(key);
-            record(log, from, envelope, frame, call, local ?? false, local === true && call !== undefined && answeredForCpms.has(call));
-          } catch {
-            // never in the way of the traffic
-          }
-          inner.observe?.(from, envelope, frame, call, local);
-        },
-      };
-    },
+    hooks: {
+      observe(session, from, envelope, frame, call, local?: Local) {
+        try {
+          record(logOf(session.key), from, envelope, frame, call, local);
+        } catch {
+          // never in the way of the traffic
+        }
+      },
+    } satisfies RouteHooks,
 
     /** A station's frames held now, oldest first; `after`: only those with a larger `seq`. */
     frames(tenantId: number, identity: string, options: { reveal?: boolean; after?: number } = {}): InspectedFrame[] {
@@ -327,11 +305,4 @@ export class TooManyStreams extends Error {
   constructor(limit: number) {
     super(`At most ${limit} inspector streams may be open at once; close one first`);
   }
-}
-
-/** A copy with its own memory (Buffer.from would take a slice of the shared pool for small ones). */
-function copy(frame: Buffer): Buffer {
-  const own = Buffer.allocUnsafeSlow(frame.length);
-  frame.copy(own);
-  return own;
 }

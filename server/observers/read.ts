@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { OcppVersion } from '../../contract/index.ts';
 import type { Observation } from '../../db/observations.ts';
 import { v16 as schema16, v201 as schema201 } from './payloads.ts';
 import { samples16, samples201 } from './samples.ts';
@@ -23,7 +24,7 @@ export interface Captured {
 }
 
 /** 2.0.1 tables serve OCPP 2.1 too: the fields read here did not change. */
-export type OcppVersion = '1.6' | '2.0.1';
+export type { OcppVersion } from '../../contract/index.ts';
 
 /** Why a captured frame was not recorded (it was forwarded all the same; the CPMS judges it). */
 export type SkipReason = 'invalid_json' | 'schema_mismatch';

@@ -6,8 +6,9 @@
  * limit), each said where it is made.
  */
 import { z } from 'zod';
+import type { OcppVersion } from '../../contract/index.ts';
 
-export type OcppVersion = '1.6' | '2.0.1';
+export type { OcppVersion };
 
 /** 1.6 ChargePointMaxProfile, 2.0.1 ChargingStationMaxProfile and ChargingStationExternalConstraints: caps on the station. */
 const STATION_CAPS = new Set(['ChargePointMaxProfile', 'ChargingStationMaxProfile', 'ChargingStationExternalConstraints']);

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { RouteHooks } from '../../broker/index.ts';
 import { brokerProfileKeys, chargingPolicyOf, cpmsProfileRows, saveCpmsProfiles } from '../../db/cpms-profiles.ts';
 import type { Db } from '../../db/index.ts';
+import { ocppVersionOf } from '../../contract/index.ts';
 import {
   apply,
   clearMatches,
@@ -57,8 +58,8 @@ export interface CpmsLimits {
 }
 
 export interface CpmsProfiles extends CpmsLimits {
-  /** The route hooks of one session: the policy (answerCpms) and the watching (observe). */
-  hooks(session: { tenantId: number; identity: string; subprotocol: string | null }): RouteHooks;
+  /** The route hooks: the policy (answerCpms) and the watching (observe). */
+  readonly hooks: RouteHooks;
   /** The CPMS's profiles the broker holds for a station now (read-only). */
   profiles(tenantId: number, identity: string): readonly InstalledProfile[];
 }
@@ -66,6 +67,9 @@ export interface CpmsProfiles extends CpmsLimits {
 /** Stations whose CPMS profiles are kept in memory; beyond, those used least recently are read again when needed. */
 export const CACHED_STATIONS_LIMIT = 4096;
 const WATCHED = new Set(['SetChargingProfile', 'ClearChargingProfile']);
+
+/** A CALL's payload; throws when the frame is not JSON. */
+const payloadOf = (frame: Buffer): unknown => (JSON.parse(frame.toString()) as unknown[])[3];
 
 /** What the watching attaches to the CPMS's call in flight (PendingCall.context), to read with the station's answer. */
 class Watched {
@@ -135,6 +139,26 @@ export function createCpmsLimits(db: Db, log: Logger): CpmsProfiles {
     if (removed.length > 0) commit(tenantId, identity, { profiles: profiles.filter((p) => !removed.includes(p)), removed, added: [] });
   }
 
+  /** A TxProfile ends with its transaction: 1.6 StopTransaction, 2.0.1 TransactionEvent Ended (read only then). */
+  function transactionCall(tenantId: number, identity: string, version: OcppVersion, action: string, frame: Buffer): void {
+    if (version === '1.6') {
+      if (action !== 'StopTransaction' && action !== 'StartTransaction') return;
+    } else if (action !== 'TransactionEvent' || !frame.includes('"Ended"')) {
+      return;
+    }
+    if (!chargingPolicyOf(db, tenantId)?.smartCharging) return;
+    const payload = payloadOf(frame) as Record<string, unknown> | null;
+    if (typeof payload !== 'object' || payload === null) return;
+    if (action === 'StopTransaction') {
+      if (Number.isInteger(payload.transactionId)) forget(tenantId, identity, (p) => endTransaction(p, String(payload.transactionId)));
+    } else if (action === 'StartTransaction') {
+      if (Number.isInteger(payload.connectorId)) forget(tenantId, identity, (p) => startTransaction(p, payload.connectorId as number));
+    } else if (payload.eventType === 'Ended') {
+      const id = (payload.transactionInfo as { transactionId?: unknown } | undefined)?.transactionId;
+      if (typeof id === 'string') forget(tenantId, identity, (p) => endTransaction(p, id));
+    }
+  }
+
   return {
     limitA(tenantId, identity, target, at, voltageV) {
       const evseId = target.evseId ?? target.connectorId;
@@ -147,90 +171,66 @@ export function createCpmsLimits(db: Db, log: Logger): CpmsProfiles {
     },
     profiles: (tenantId, identity) => load(tenantId, identity),
 
-    hooks(session) {
-      const { tenantId, identity } = session;
-      const version: OcppVersion = session.subprotocol?.startsWith('ocpp2') ? '2.0.1' : '1.6';
-
-      /** A CALL's payload; throws when the frame is not JSON. */
-      const payloadOf = (frame: Buffer): unknown => (JSON.parse(frame.toString()) as unknown[])[3];
-
-      return {
-        answerCpms(call, frame, pending) {
-          if (!WATCHED.has(call.action)) return undefined;
-          const policy = chargingPolicyOf(db, tenantId);
-          if (!policy?.smartCharging || policy.cpmsChargingPolicy === 'forward') return undefined;
-          const set = call.action === 'SetChargingProfile';
-          if (policy.cpmsChargingPolicy === 'reject') {
-            // ClearChargingProfile has no Rejected (1.6 and 2.0.1: Accepted | Unknown): the broker knows of nothing to clear.
-            return JSON.stringify([3, call.id, { status: set ? 'Rejected' : 'Unknown' }]);
-          }
-          let command: ProfileCommand | undefined;
-          try {
-            command = parseCommand(version, call.action, payloadOf(frame));
-          } catch {
-            command = undefined;
-          }
-          if (!command) {
-            // As a station would answer a payload it cannot read (1.6 spells it FormationViolation).
-            const code = version === '1.6' ? 'FormationViolation' : 'FormatViolation';
-            return JSON.stringify([4, call.id, code, `Not a valid ${call.action}`, {}]);
-          }
-          try {
-            const applied = accepted(tenantId, identity, version, command, Date.now());
-            pending.context = new Watched(command);
-            notify({ tenantId, identity, kind: set ? 'set' : 'clear', broadClear: false }); // the station's profiles are untouched
-            return JSON.stringify([3, call.id, { status: set || applied.removed.length > 0 ? 'Accepted' : 'Unknown' }]);
-          } catch (error) {
-            log.error({ err: error, tenantId, identity }, 'recording a CPMS charging profile failed');
-            return undefined; // forwarded: the station decides, and the answer is watched as usual
-          }
-        },
-
-        observe(from, envelope, frame, call, local) {
-          if (local) return; // the broker's own calls, and the calls it answered itself (recorded in answerCpms)
-          try {
-            if (from === 'cpms') {
-              if (envelope.kind !== 'call' || !WATCHED.has(envelope.action) || call === undefined || call.context !== undefined) return;
-              if (!chargingPolicyOf(db, tenantId)?.smartCharging) return;
-              const command = parseCommand(version, envelope.action, payloadOf(frame));
-              if (command) call.context = new Watched(command);
-              return;
-            }
-            if (envelope.kind === 'result' && call?.context instanceof Watched) {
-              const status = (JSON.parse(frame.toString()) as [number, string, { status?: unknown }])[2]?.status;
-              if (status !== 'Accepted') return; // Rejected, NotSupported, Unknown: nothing changed on the station
-              const { command } = call.context;
-              accepted(tenantId, identity, version, command, Date.now());
-              const broadClear = command.action === 'ClearChargingProfile' && clearsBrokers(tenantId, identity, command);
-              notify({ tenantId, identity, kind: command.action === 'SetChargingProfile' ? 'set' : 'clear', broadClear });
-              return;
-            }
-            if (envelope.kind === 'call') transactionCall(envelope.action, frame);
-          } catch (error) {
-            log.error({ err: error, tenantId, identity }, 'watching a CPMS charging profile failed');
-          }
-        },
-      };
-
-      /** A TxProfile ends with its transaction: 1.6 StopTransaction, 2.0.1 TransactionEvent Ended (read only then). */
-      function transactionCall(action: string, frame: Buffer): void {
-        if (version === '1.6') {
-          if (action !== 'StopTransaction' && action !== 'StartTransaction') return;
-        } else if (action !== 'TransactionEvent' || !frame.includes('"Ended"')) {
-          return;
+    hooks: {
+      answerCpms(session, call, frame, pending) {
+        if (!WATCHED.has(call.action)) return undefined;
+        const { tenantId, identity } = session;
+        const version = ocppVersionOf(session.subprotocol);
+        const policy = chargingPolicyOf(db, tenantId);
+        if (!policy?.smartCharging || policy.cpmsChargingPolicy === 'forward') return undefined;
+        const set = call.action === 'SetChargingProfile';
+        if (policy.cpmsChargingPolicy === 'reject') {
+          // ClearChargingProfile has no Rejected (1.6 and 2.0.1: Accepted | Unknown): the broker knows of nothing to clear.
+          return JSON.stringify([3, call.id, { status: set ? 'Rejected' : 'Unknown' }]);
         }
-        if (!chargingPolicyOf(db, tenantId)?.smartCharging) return;
-        const payload = payloadOf(frame) as Record<string, unknown> | null;
-        if (typeof payload !== 'object' || payload === null) return;
-        if (action === 'StopTransaction') {
-          if (Number.isInteger(payload.transactionId)) forget(tenantId, identity, (p) => endTransaction(p, String(payload.transactionId)));
-        } else if (action === 'StartTransaction') {
-          if (Number.isInteger(payload.connectorId)) forget(tenantId, identity, (p) => startTransaction(p, payload.connectorId as number));
-        } else if (payload.eventType === 'Ended') {
-          const id = (payload.transactionInfo as { transactionId?: unknown } | undefined)?.transactionId;
-          if (typeof id === 'string') forget(tenantId, identity, (p) => endTransaction(p, id));
+        let command: ProfileCommand | undefined;
+        try {
+          command = parseCommand(version, call.action, payloadOf(frame));
+        } catch {
+          command = undefined;
         }
-      }
+        if (!command) {
+          // As a station would answer a payload it cannot read (1.6 spells it FormationViolation).
+          const code = version === '1.6' ? 'FormationViolation' : 'FormatViolation';
+          return JSON.stringify([4, call.id, code, `Not a valid ${call.action}`, {}]);
+        }
+        try {
+          const applied = accepted(tenantId, identity, version, command, Date.now());
+          pending.context = new Watched(command);
+          notify({ tenantId, identity, kind: set ? 'set' : 'clear', broadClear: false }); // the station's profiles are untouched
+          return JSON.stringify([3, call.id, { status: set || applied.removed.length > 0 ? 'Accepted' : 'Unknown' }]);
+        } catch (error) {
+          log.error({ err: error, tenantId, identity }, 'recording a CPMS charging profile failed');
+          return undefined; // forwarded: the station decides, and the answer is watched as usual
+        }
+      },
+
+      observe(session, from, envelope, frame, call, local) {
+        if (local) return; // the broker's own calls, and the calls it answered itself (recorded in answerCpms)
+        const { tenantId, identity } = session;
+        const version = ocppVersionOf(session.subprotocol);
+        try {
+          if (from === 'cpms') {
+            if (envelope.kind !== 'call' || !WATCHED.has(envelope.action) || call === undefined || call.context !== undefined) return;
+            if (!chargingPolicyOf(db, tenantId)?.smartCharging) return;
+            const command = parseCommand(version, envelope.action, payloadOf(frame));
+            if (command) call.context = new Watched(command);
+            return;
+          }
+          if (envelope.kind === 'result' && call?.context instanceof Watched) {
+            const status = (JSON.parse(frame.toString()) as [number, string, { status?: unknown }])[2]?.status;
+            if (status !== 'Accepted') return; // Rejected, NotSupported, Unknown: nothing changed on the station
+            const { command } = call.context;
+            accepted(tenantId, identity, version, command, Date.now());
+            const broadClear = command.action === 'ClearChargingProfile' && clearsBrokers(tenantId, identity, command);
+            notify({ tenantId, identity, kind: command.action === 'SetChargingProfile' ? 'set' : 'clear', broadClear });
+            return;
+          }
+          if (envelope.kind === 'call') transactionCall(tenantId, identity, version, envelope.action, frame);
+        } catch (error) {
+          log.error({ err: error, tenantId, identity }, 'watching a CPMS charging profile failed');
+        }
+      },
     },
   };
 }

@@ -20,6 +20,7 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { OwnCallError, type Broker, type ConnectionEvent, type RouteHooks } from '../../broker/index.ts';
+import { ocppVersionOf } from '../../contract/index.ts';
 import type { Db } from '../../db/index.ts';
 import { getSite, openSessions, stationsOfSite, type OpenSession } from '../../db/sites.ts';
 import { brokerProfiles, dropBrokerProfiles, dropOffer, releasedBrokerProfiles, saveOffer, siteOffers, smartAssignments, type BrokerProfile } from '../../db/smart.ts';
@@ -70,7 +71,7 @@ export interface DispatchOptions {
 
 export interface Dispatch {
   /** The trigger, composed beside the capture observers. */
-  hooks(session: { tenantId: number; identity: string }): RouteHooks;
+  readonly hooks: RouteHooks;
   /** Station connections opened and closed. */
   connection(event: ConnectionEvent): void;
   /** A site's settings changed (or it was removed). */
@@ -178,7 +179,7 @@ export function createDispatch(options: DispatchOptions): Dispatch {
     const stations = stationsOfSite(db, siteId);
     const identities = stations.map((s) => s.identity);
     const links = new Map(options.broker().stations(tenantId).map((l) => [l.identity, l]));
-    const versionOf = (identity: string) => (links.get(identity)?.subprotocol?.startsWith('ocpp2') ? '2.0.1' : '1.6');
+    const versionOf = (identity: string) => ocppVersionOf(links.get(identity)?.subprotocol);
     const open = openSessions(db, tenantId, identities);
     const profiles = brokerProfiles(db, tenantId, identities);
     const offers = new Map(siteOffers(db, siteId).map((o) => [key(tenantId, `${o.identity}/${o.transactionId}`), o]));
@@ -361,7 +362,7 @@ export function createDispatch(options: DispatchOptions): Dispatch {
    * rows stay until the station answers; a station not connected now is cleared when it is back.
    */
   function release(tenantId: number, identity: string, subprotocol: string | null) {
-    const version = subprotocol?.startsWith('ocpp2') ? '2.0.1' : '1.6';
+    const version = ocppVersionOf(subprotocol);
     for (const profile of toRelease.get(key(tenantId, identity)) ?? []) {
       const k = `${key(tenantId, identity)}/${profile.profileId}`;
       if (clearing.has(k)) continue;
@@ -405,18 +406,15 @@ export function createDispatch(options: DispatchOptions): Dispatch {
   });
 
   return {
-    hooks(session) {
-      const { tenantId, identity } = session;
-      return {
-        observe(from, envelope, _frame, call, local) {
-          if (local) return;
-          if (from === 'station' && envelope.kind === 'call') {
-            if (TRIGGERS.has(envelope.action)) trigger(tenantId, identity);
-          } else if (from === 'cpms' && envelope.kind === 'result' && call?.action === 'StartTransaction') {
-            trigger(tenantId, identity); // 1.6: the transaction id comes with the CPMS's answer
-          }
-        },
-      };
+    hooks: {
+      observe({ tenantId, identity }, from, envelope, _frame, call, local) {
+        if (local) return;
+        if (from === 'station' && envelope.kind === 'call') {
+          if (TRIGGERS.has(envelope.action)) trigger(tenantId, identity);
+        } else if (from === 'cpms' && envelope.kind === 'result' && call?.action === 'StartTransaction') {
+          trigger(tenantId, identity); // 1.6: the transaction id comes with the CPMS's answer
+        }
+      },
     },
     connection(event) {
       if (event.kind === 'refused') return;
