@@ -119,6 +119,10 @@ describe('live figures', () => {
       });
     }
 
+    // The writer writes in batches, at least every second: the page is opened once both readings are in.
+    await expect
+      .poll(async () => (await ui.broker.api.transactions.list.query({ tenantId: tenant.id, identity: 'CP-LIVE' })).transactions[0]?.energyWh, { timeout: 5000 })
+      .toBe(5000);
     await ui.page.goto(`${ui.url}/tenants/${tenant.id}/stations/CP-LIVE`);
     const chart = ui.page.getByTestId('power-chart');
     await chart.locator('.uplot canvas').waitFor();
