@@ -11,6 +11,8 @@
  *   npm run bench -- --cpu-prof <dir>   the broker writes a CPU profile of each run into <dir> (node --cpu-prof)
  *   npm run bench -- --storm 9980   only a reconnect storm of that many stations (with the broker's refusals)
  *   npm run bench -- --idle   only the memory per idle station (a fresh process per side)
+ *   npm run bench -- --executable   only the memory just after start, of the single executable (dist/ocpp-broker,
+ *                                 built when stale) instead of `npm start`'s bundle; 3 rounds unless --rounds
  *   npm run bench -- --soak 600   the broker alone for 600 s: 1,000 stations, 10 dropped every 10 s, the CPMS
  *                                 restarting every 90 s; RSS after warm-up and at the end
  */
@@ -31,6 +33,7 @@ const { values: flags } = parseArgs({
     'cpu-prof': { type: 'string' },
     storm: { type: 'string' },
     idle: { type: 'boolean' },
+    executable: { type: 'boolean' },
   },
 });
 const quick = flags.quick ?? false;
@@ -42,7 +45,14 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const plan = quick
   ? { rounds: 1, saturationS: 4, rateS: 5, idle: 1000, storms: [2000], settleMs: 2000 }
   : { rounds: 2, saturationS: 10, rateS: 10, idle: 5000, storms: [5000, 10_000], settleMs: 3000 };
+if (flags.executable) plan.rounds = 3;
 if (flags.rounds) plan.rounds = Number(flags.rounds);
+if (flags.executable && (flags['cpu-prof'] || flags.idle || flags.storm || flags.soak)) {
+  // Node flags change what the executable runs (its code cache is rejected) and --import does not reach its files.
+  console.error('bench: --executable measures the memory just after start only; it takes no --cpu-prof, --idle, --storm or --soak');
+  process.exit(2);
+}
+const EXECUTABLE = path.join(root, 'dist', 'ocpp-broker');
 
 // ---- processes ----------------------------------------------------------------------------------------------------
 
@@ -52,8 +62,9 @@ function sh(command: string): string {
   return execSync(command, { shell: '/bin/sh', encoding: 'utf8' }).trim();
 }
 
-function start(args: string[], options: { env?: Record<string, string>; ipc?: boolean } = {}): ChildProcess {
-  return spawn('/bin/sh', ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"', process.execPath, ...args], {
+/** Starts `command` (this Node, unless `options.program`) with `args`. */
+function start(args: string[], options: { env?: Record<string, string>; ipc?: boolean; program?: string } = {}): ChildProcess {
+  return spawn('/bin/sh', ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"', options.program ?? process.execPath, ...args], {
     cwd: root,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'inherit', ...(options.ipc ? (['ipc'] as const) : [])],
@@ -124,9 +135,11 @@ async function startBroker(cpmsUrl: string, gc = false): Promise<Target> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocpp-broker-bench-'));
   const admin = { user: 'bench', password: 'bench password 1234' };
   const profile = flags['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(flags['cpu-prof'])] : [];
-  const child = start([...profile, ...(gc ? GC_ON_SIGNAL : []), 'build/server/main.mjs', '--port', '0', '--tls-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {
-    env: { BROKER_ADMIN_USER: admin.user, BROKER_ADMIN_PASSWORD: admin.password },
-  });
+  const listen = ['--port', '0', '--tls-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir];
+  const env = { BROKER_ADMIN_USER: admin.user, BROKER_ADMIN_PASSWORD: admin.password };
+  const child = flags.executable
+    ? start(['serve', ...listen], { env, program: EXECUTABLE })
+    : start([...profile, ...(gc ? GC_ON_SIGNAL : []), 'build/server/main.mjs', ...listen], { env });
   let refusals: Record<string, number> = {};
   const started = await firstLine(
     child,
@@ -337,6 +350,7 @@ async function connect(load: ReturnType<typeof helper>, target: Target, count: n
 async function main() {
   // The broker as `npm start` runs it: the bundles of scripts/build-server.ts, rebuilt when stale.
   if (flags.only !== 'pipe' || flags.soak) execSync(`"${process.execPath}" scripts/build-server.ts --if-stale`, { cwd: root, stdio: 'inherit' });
+  if (flags.executable && flags.only !== 'pipe') execSync(`"${process.execPath}" scripts/package.ts --if-stale`, { cwd: root, stdio: 'inherit' });
   const cpms = helper('cpms.ts');
   const load = helper('load.ts');
   const cpmsUrl = `ws://127.0.0.1:${await cpms.send<number>('listen')}`;
@@ -350,7 +364,7 @@ async function main() {
 }
 
 async function compare(_cpms: ReturnType<typeof helper>, load: ReturnType<typeof helper>, cpmsUrl: string) {
-  console.log(`bench: ${quick ? 'quick' : 'full'} run, ${plan.rounds} round(s), ${os.cpus().length} cores (${os.cpus()[0]?.model}), Node ${process.version}, file limit ${hardLimit}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(`bench: ${quick ? 'quick' : 'full'} run${flags.executable ? ' of the single executable' : ''}, ${plan.rounds} round(s), ${os.cpus().length} cores (${os.cpus()[0]?.model}), Node ${process.version}, file limit ${hardLimit}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   const results: Record<'broker' | 'pipe', Figures[]> = { broker: [], pipe: [] };
   const began = performance.now();
   for (let round = 0; round < plan.rounds; round++) {
@@ -360,11 +374,11 @@ async function compare(_cpms: ReturnType<typeof helper>, load: ReturnType<typeof
       const target = name === 'broker' ? await startBroker(cpmsUrl) : await startPipe(cpmsUrl);
       let figures: Figures;
       try {
-        figures = flags.idle ? { 'memory just after start (MB)': (await sleep(plan.settleMs), rssBytes(target.pid) / MB) } : await measure(target, load);
+        figures = flags.idle || flags.executable ? { 'memory just after start (MB)': (await sleep(plan.settleMs), rssBytes(target.pid) / MB) } : await measure(target, load);
       } finally {
         await target.stop();
       }
-      if (!flags.storm) {
+      if (!flags.storm && !flags.executable) {
         // Idle memory in a fresh process: in the one above, RSS fell as the GC returned what the load had used.
         const fresh = name === 'broker' ? await startBroker(cpmsUrl, true) : await startPipe(cpmsUrl, true);
         try {

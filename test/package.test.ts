@@ -6,9 +6,11 @@ import readline from 'node:readline';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import pkg from '../package.json' with { type: 'json' };
 import { options } from '../server/config.ts';
+import { MALLOC_SETTINGS } from '../server/malloc-settings.ts';
 import { paths } from '../server/paths.ts';
 import { apiClient, signIn } from './support/broker.ts';
 import { startCpms, station } from './support/ocpp.ts';
+import { environOf } from './support/process.ts';
 
 /**
  * dist/ocpp-broker, the single executable (scripts/package.ts), run as an operator would: copied alone into an empty
@@ -121,6 +123,8 @@ describe('the single executable', () => {
       const port = await broker.started;
       const url = `http://127.0.0.1:${port}`;
       expect(fs.readlinkSync(`/proc/${broker.child.pid}/exe`)).toBe(exe);
+      // It started itself again (server/malloc-settings.ts) as itself, with the same arguments.
+      expect(environOf(broker.child.pid!)).toMatchObject(MALLOC_SETTINGS);
 
       const health = await fetch(`${url}/healthz`);
       expect(health.status).toBe(200);

@@ -56,3 +56,9 @@ export function processes() {
     },
   };
 }
+
+/** The environment a running process was started with (after an `execve`, the new one's). */
+export function environOf(pid: number): Record<string, string> {
+  const entries = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean);
+  return Object.fromEntries(entries.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
+}
