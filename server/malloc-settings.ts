@@ -15,7 +15,7 @@ export const MALLOC_SETTINGS: Readonly<Record<string, string>> = { MALLOC_ARENA_
  * anything opens a file or a socket. Linux only; where it cannot be done, the broker runs on without them.
  */
 export function restartWithMallocSettings(): void {
-  if (process.platform !== 'linux' || Object.keys(MALLOC_SETTINGS).some((name) => process.env[name] !== undefined)) return;
+  if (process.platform !== 'linux' || !process.execve || Object.keys(MALLOC_SETTINGS).some((name) => process.env[name] !== undefined)) return;
   // In the executable, argv[1] repeats its path and Node flags are baked in; otherwise they come back as given.
   const args = sea.isSea() ? process.argv.slice(2) : [...process.execArgv, ...process.argv.slice(1)];
   try {
