@@ -2,7 +2,9 @@
  * Pushes N OCPP 1.6 MeterValues frames (100 stations, each in a transaction, 4 sampled values a frame, as measured in
  * issue #10) through the real observation writer into a temporary database, as fast as its bound lets them in, and
  * prints the samples written per second (of wall time, and of the writer thread's CPU time: on a shared machine the
- * second is the steadier figure) and what pushing cost the forwarding thread.
+ * second is the steadier figure) and what pushing cost the forwarding thread. Then the floor under it: the same
+ * samples applied by the writer's store alone (db/observations.ts: prepared statements, one transaction per 1,000
+ * frames, no JSON, no zod, no thread) into a fresh database, as the CPU microseconds per sample row.
  * Usage: node scripts/bench-writer.ts [frames]
  */
 import fs from 'node:fs';
@@ -10,6 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { openDatabase } from '../db/index.ts';
+import { createObservationStore, type Observation } from '../db/observations.ts';
+import { openSqlite } from '../db/sqlite.ts';
 import { createTenant } from '../db/tenants.ts';
 import type { Captured } from '../server/observers/read.ts';
 import { createWriter } from '../server/observers/writer.ts';
@@ -86,6 +90,38 @@ const main = process.threadCpuUsage(mainBefore);
 const writerCpuSeconds = (cpu.user + cpu.system - main.user - main.system) / 1e6;
 await writer.close();
 
+const floorFile = path.join(dir, 'floor.db');
+const floorDb = openDatabase(floorFile, paths.migrations);
+const floorTenant = createTenant(floorDb.db, { name: 'Bench', slug: 'bench', cpmsUrl: 'ws://localhost:9000', ocppVersion: '1.6' });
+floorDb.close();
+const sqlite = openSqlite(floorFile);
+const floorStore = createObservationStore(sqlite);
+const FLOOR_BATCH = 1000;
+let floorSamples = 0;
+const floorBefore = process.threadCpuUsage();
+for (let first = 0; first < frames; first += FLOOR_BATCH) {
+  const units: Observation[][] = [];
+  for (let n = first; n < Math.min(first + FLOOR_BATCH, frames); n++) {
+    const station = n % STATIONS;
+    const at = new Date(T0 + Math.floor(n / STATIONS) * 1000);
+    const sample = (measurand: string, phase: string | null, unit: string, value: number) => ({ at, measurand, phase, location: null, context: 'Sample.Periodic', unit, value });
+    units.push([
+      {
+        kind: 'meter',
+        tenantId: floorTenant.id,
+        identity: `CP${station}`,
+        evseId: null,
+        connectorId: 1,
+        transactionId: String(1000 + station),
+        samples: [sample('Energy.Active.Import.Register', null, 'Wh', 10_000 + n), sample('Power.Active.Import', null, 'W', 11_040), sample('Current.Import', 'L1', 'A', 16), sample('Voltage', 'L1-N', 'V', 230.1)],
+      },
+    ]);
+  }
+  floorSamples += floorStore.write(units).samples;
+}
+const floorCpu = process.threadCpuUsage(floorBefore);
+sqlite.close();
+
 console.log(
   JSON.stringify({
     frames,
@@ -100,6 +136,8 @@ console.log(
     forwardingThreadUsPerFrame: Number(((pushingMs * 1000) / frames).toFixed(2)),
     peakPendingMiB: Number((peakPendingBytes / 1048576).toFixed(1)),
     peakRssMB: Math.round((process.resourceUsage().maxRSS * 1024) / 1e6),
+    storeAloneSamples: floorSamples,
+    storeAloneUsPerSample: Number(((floorCpu.user + floorCpu.system) / floorSamples).toFixed(2)),
   }),
 );
 fs.rmSync(dir, { recursive: true, force: true });
