@@ -2,12 +2,13 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { setImmediate } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import pkg from '../package.json' with { type: 'json' };
 import type { Broker } from '../broker/index.ts';
 import { pruneSessions } from '../db/users.ts';
 import { pruneAudit } from '../db/audit.ts';
-import { pruneLimitChanges, pruneSamples } from '../db/retention.ts';
+import { PRUNE_STEP, pruneLimitChanges, pruneSamples } from '../db/retention.ts';
 import { openDatabase } from '../db/index.ts';
 import { SESSION_IDLE_MS, SESSION_MAX_AGE_MS } from './auth/actor.ts';
 import { createFirstAdmin } from './auth/first-admin.ts';
@@ -86,9 +87,19 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     maxBytes: config.observationQueueMaxBytes,
     events: metrics.writer,
   });
+  let stopPruning = false;
+  let pruningSamples: Promise<void> | undefined;
+  /** Old samples go PRUNE_STEP at a time, the traffic served between steps; one run at a time, stopped by close(). */
+  const pruneOldSamples = async () => {
+    const before = new Date(Date.now() - config.sampleRetentionDays * DAY_MS);
+    let pruned = 0;
+    for (let step = PRUNE_STEP; step === PRUNE_STEP && !stopPruning; await setImmediate()) pruned += step = pruneSamples(store.db, before);
+    if (pruned) log.info({ event: 'samples.pruned', pruned, retentionDays: config.sampleRetentionDays }, 'old meter samples deleted');
+  };
   const pruneOld = () => {
-    const samples = pruneSamples(store.db, new Date(Date.now() - config.sampleRetentionDays * DAY_MS));
-    if (samples) log.info({ event: 'samples.pruned', pruned: samples, retentionDays: config.sampleRetentionDays }, 'old meter samples deleted');
+    pruningSamples ??= pruneOldSamples()
+      .catch((error: unknown) => log.error({ err: error, event: 'samples.prune_failed' }, 'old meter samples could not be deleted'))
+      .finally(() => (pruningSamples = undefined));
     const entries = pruneAudit(store.db, new Date(Date.now() - config.auditRetentionDays * DAY_MS));
     if (entries) log.info({ event: 'audit.pruned', pruned: entries, retentionDays: config.auditRetentionDays }, 'old audit log entries deleted');
     const limits = pruneLimitChanges(store.db, new Date(Date.now() - LIMIT_CHANGES_DAYS * DAY_MS), LIMIT_CHANGES_ROWS);
@@ -151,6 +162,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     httpServer.close();
     clearInterval(pruning);
     clearInterval(retention);
+    stopPruning = true;
+    await pruningSamples;
     connections.close();
     await writer.close();
     store.close();
@@ -179,6 +192,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         ready = false;
         clearInterval(pruning);
         clearInterval(retention);
+        stopPruning = true;
         const smartStopped = services.smart?.close(); // its calls in flight fail (GONE) as the links close below
         const stopped = [httpServer, httpsServer].map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
         for (const server of [httpServer, httpsServer]) server.closeIdleConnections();
@@ -188,6 +202,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         await smartStopped;
         connections.close(); // the stations just closed are in the log
         await writer.close(); // what the last frames said is written before the database closes
+        await pruningSamples; // its step under way, if any, ends before the database closes
         store.close();
         releaseDataDir();
         closed = true;

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { appendAudit, listAudit } from '../db/audit.ts';
 import { openDatabase } from '../db/index.ts';
-import { auditLog } from '../db/schema.ts';
+import { PRUNE_STEP } from '../db/retention.ts';
+import { auditLog, meterSamples, tenants } from '../db/schema.ts';
 import { eq } from 'drizzle-orm';
 import { startServer } from '../server/app.ts';
 import { backup } from '../server/backup.ts';
@@ -134,6 +135,31 @@ describe('retention', () => {
     await server.close();
     const after = openDatabase(path.join(dataDir, 'broker.db'));
     expect(listAudit(after.db, { limit: 10 }).map((e) => e.target)).toEqual(['recent']);
+    after.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+});
+
+describe('sample retention', () => {
+  it('deletes the samples older than SAMPLE_RETENTION_DAYS in steps when the broker starts, logs how many, and keeps the rest', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocpp-broker-retention-'));
+    const day = 24 * 60 * 60_000;
+    const store = openDatabase(path.join(dataDir, 'broker.db'), paths.migrations);
+    const tenantId = store.db.insert(tenants).values({ name: 'A', slug: 'a', cpmsUrl: 'ws://cpms' }).returning().get().id;
+    const old = PRUNE_STEP * 2 + 500; // three steps
+    const now = Date.now();
+    const row = (n: number, ageDays: number) => ({ tenantId, identity: `CP${n % 7}`, at: new Date(now - ageDays * day - n), measurand: 'Voltage', value: n });
+    for (let n = 0; n < old; n += 1000) store.db.insert(meterSamples).values(Array.from({ length: Math.min(1000, old - n) }, (_, i) => row(n + i, 31))).run();
+    store.db.insert(meterSamples).values(Array.from({ length: 10 }, (_, i) => row(i, 29))).run();
+    store.close();
+
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const server = await startServer(configSchema.parse({ port: 0, tlsPort: 0, host: '127.0.0.1', dataDir, sampleRetentionDays: 30 }), { logger });
+    await expect.poll(() => lines.find((l) => l.event === 'samples.pruned'), { timeout: 10_000 }).toMatchObject({ pruned: old, retentionDays: 30 });
+    await server.close();
+    const after = openDatabase(path.join(dataDir, 'broker.db'));
+    expect(after.db.select({ value: meterSamples.value }).from(meterSamples).all()).toHaveLength(10);
     after.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
   });

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { count } from 'drizzle-orm';
+import fc from 'fast-check';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Store } from '../db/index.ts';
@@ -195,6 +196,34 @@ describe('retention', () => {
     await writer.close();
     expect(pruneSamples(store.db, new Date(Date.now() - 400 * DAY_MS))).toBe(4);
     expect(sampleCount()).toBe(4);
+  });
+
+  it('deletes in steps of at most the limit exactly the samples older than the limit, of every tenant and station', () => {
+    const otherTenant = store.db.insert(tenants).values({ name: 'B', slug: 'b', cpmsUrl: 'ws://cpms' }).returning().get().id;
+    const sample = fc.record({
+      tenant: fc.constantFrom(tenantId, otherTenant),
+      identity: fc.constantFrom('CP', 'CP-2', 'a', 'Z9', 'é'),
+      ageDays: fc.integer({ min: 0, max: 20 }),
+      measurand: fc.constantFrom('Voltage', 'Current.Import'),
+    });
+    fc.assert(
+      fc.property(fc.array(sample, { maxLength: 60 }), fc.integer({ min: 1, max: 25 }), (samples, limit) => {
+        store.db.delete(meterSamples).run();
+        const now = Date.now();
+        const rows = samples.map((s, i) => ({ tenantId: s.tenant, identity: s.identity, at: new Date(now - s.ageDays * DAY_MS - i), measurand: s.measurand, value: i }));
+        if (rows.length) store.db.insert(meterSamples).values(rows).run();
+        const before = new Date(now - 10 * DAY_MS);
+        let total = 0;
+        for (let step = limit; step === limit; total += step) {
+          step = pruneSamples(store.db, before, limit);
+          expect(step).toBeLessThanOrEqual(limit);
+        }
+        const kept = store.db.select({ value: meterSamples.value }).from(meterSamples).all().map((r) => r.value).sort((a, b) => a - b);
+        expect(kept).toEqual(rows.filter((r) => r.at >= before).map((r) => r.value));
+        expect(total).toBe(rows.length - kept.length);
+      }),
+      { numRuns: 60 },
+    );
   });
 
   it('keeps the limit change log of smart charging to its row bound and its age, the newest rows kept', () => {
