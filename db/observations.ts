@@ -98,7 +98,7 @@ export function createObservationStore(sqlite: Database.Database, options: { aft
       'select drivers.id from badges join drivers on drivers.id = badges.driver_id where badges.tenant_id = ? and badges.match_key = ?',
     ),
     identified: sqlite.prepare(
-      'insert into identifications (tenant_id, identity, at, action, badge_id, answer, driver_id) values (?, ?, ?, ?, ?, ?, ?)',
+      'insert into identifications (tenant_id, identity, at, action, badge_id, answer, driver_id) values (?, ?, ?, ?, ?, ?, ?) on conflict do nothing',
     ),
     boot: sqlite.prepare(
       `insert into station_facts (tenant_id, identity, vendor, model, serial_number, firmware_version, booted_at) values (?, ?, ?, ?, ?, ?, ?)

@@ -432,7 +432,9 @@ export const identifications = sqliteTable(
     answer: text(),
   },
   (table) => [
-    index('identifications_tenant_at').on(table.tenantId, table.at),
+    // A frame the writer applies again (its batch retried after a crash) adds no second row; it serves the list by
+    // tenant and time too. One station sends one call at a time (OCPP-J), so no two real presentations share it.
+    uniqueIndex('identifications_once').on(table.tenantId, table.at, table.identity, table.action, table.badgeId),
     // Removing drivers (a replace import removes many) sets this to null: without an index, a scan per driver.
     index('identifications_driver').on(table.driverId),
   ],

@@ -179,6 +179,41 @@ describe('the observation writer', () => {
     expect(rows(identifications)).toBe(500);
   });
 
+  it('writes a frame applied twice once: a batch retried after its worker died between its commit and its answer doubles nothing', async () => {
+    const writer = createWriter(file, log);
+    const authorize = call('Authorize', { idTag: 'BADGE1' });
+    writer.push(authorize);
+    await writer.flushed();
+    writer.push({ ...authorize });
+    writer.push(call('Authorize', { idTag: 'BADGE1' }, { at: authorize.at + 1 })); // presented again: a row of its own
+    await writer.close();
+    expect(rows(identifications)).toBe(2);
+  });
+
+  it('migrates a database whose retried batches wrote identifications twice: the first of each stays', () => {
+    store.close();
+    fs.rmSync(file);
+    // The migrations up to the one before identifications_once, in a folder of their own.
+    const older = path.join(dir, 'older-migrations');
+    fs.cpSync(paths.migrations, older, { recursive: true });
+    const journalFile = path.join(older, 'meta', '_journal.json');
+    const journal = JSON.parse(fs.readFileSync(journalFile, 'utf8')) as { entries: { tag: string }[] };
+    const at = journal.entries.findIndex((e) => e.tag === '0009_identifications_once');
+    journal.entries = journal.entries.slice(0, at);
+    fs.writeFileSync(journalFile, JSON.stringify(journal));
+    const before = openDatabase(file, older);
+    const tenant = before.db.insert(tenants).values({ name: 'A', slug: 'a', cpmsUrl: 'ws://cpms' }).returning().get().id;
+    const row = { tenantId: tenant, identity: 'CP', at: new Date(T0), action: 'Authorize', badgeId: 'B1' };
+    before.db.insert(identifications).values([row, row, { ...row, badgeId: 'B2' }, row]).run();
+    before.close();
+
+    store = openDatabase(file, paths.migrations);
+    expect(store.db.select({ id: identifications.id, badgeId: identifications.badgeId }).from(identifications).all()).toEqual([
+      { id: 1, badgeId: 'B1' },
+      { id: 3, badgeId: 'B2' },
+    ]);
+  });
+
   it('keeps within its bound while a frame costs its text and a fixed overhead', () => {
     const writer = createWriter(file, log, { maxBytes: 64 * 1024 });
     const frame = meterValues(0);
