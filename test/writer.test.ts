@@ -175,7 +175,7 @@ describe('the observation writer', () => {
     expect(logs.filter((l) => l.event === 'writer.restarting')).toHaveLength(1);
     expect(t).toMatchObject({ written: 2000, samples: 1500 * 4, dropped: { queue_full: 0, write_failed: 0 } });
     expect(sampleCount()).toBe(1500 * 4);
-    // The batch it died in was rolled back, then written once: identifications (not idempotent) are not doubled.
+    // The batch it died in was rolled back, then written again: no identification is doubled.
     expect(rows(identifications)).toBe(500);
   });
 
