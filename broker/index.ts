@@ -42,8 +42,8 @@ const STATION_DEFLATE = { serverMaxWindowBits: 11, zlibDeflateOptions: { memLeve
  */
 export const STATION_AUTH_LIMITS = { windowMs: 15 * 60_000, perStation: 10, perAddress: 200 } as const;
 
-function stationAuthRules(request: UpgradeRequest, registered: boolean): ThrottleRule[] {
-  const { windowMs, perStation, perAddress } = STATION_AUTH_LIMITS;
+function stationAuthRules(request: UpgradeRequest, registered: boolean, perAddress: number): ThrottleRule[] {
+  const { windowMs, perStation } = STATION_AUTH_LIMITS;
   const address = request.remoteAddress;
   return [
     { key: `station:${address}|${request.tenant.id}/${request.identity}`, limit: perStation, windowMs },
@@ -55,6 +55,8 @@ export interface BrokerOptions {
   directory: Directory;
   /** Station authentication attempts (STATION_AUTH_LIMITS). */
   authThrottle: Throttle;
+  /** Failed station authentications one address may make in the window; default STATION_AUTH_LIMITS.perAddress. */
+  stationAuthFailuresPerAddress?: number;
   pingIntervalMs: number;
   /** CPMS handshakes in flight at once; more stations wait in a queue of `cpmsHandshakeQueue`, then get 503. */
   cpmsHandshakeConcurrency: number;
@@ -212,7 +214,7 @@ export function createBroker(options: BrokerOptions): Broker {
    * when it fails to authenticate (a refusal of kind `auth`), which is also logged and audited.
    */
   async function authenticate(req: IncomingMessage, request: UpgradeRequest, station: StationCredentials | undefined) {
-    const attempt = options.authThrottle.take(stationAuthRules(request, station !== undefined));
+    const attempt = options.authThrottle.take(stationAuthRules(request, station !== undefined, options.stationAuthFailuresPerAddress ?? STATION_AUTH_LIMITS.perAddress));
     if (!attempt.ok) {
       throw new Refusal('THROTTLED', { headers: { 'Retry-After': String(Math.ceil(attempt.retryAfterMs / 1000)) } });
     }

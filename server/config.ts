@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { STATION_AUTH_LIMITS } from '../broker/index.ts';
 import { passwordSchema, usernameSchema } from '../contract/index.ts';
 
 /**
@@ -31,6 +32,11 @@ export const options = {
     flag: 'cpms-handshake-queue',
     env: 'CPMS_HANDSHAKE_QUEUE',
     help: 'Stations that may wait for a CPMS handshake; beyond that they get 503 with Retry-After',
+  },
+  stationAuthFailuresPerAddress: {
+    flag: 'station-auth-failures-per-address',
+    env: 'STATION_AUTH_FAILURES_PER_ADDRESS',
+    help: 'Failed station authentications one address may make in 15 minutes before it gets 429 (raise it for many stations behind one gateway)',
   },
   maxPayloadBytes: {
     flag: 'max-payload-bytes',
@@ -105,6 +111,7 @@ export const configSchema = z.object({
   upstreamConnectTimeoutMs: int(10, 600_000).default(10_000),
   cpmsHandshakeConcurrency: int(1, 10_000).default(64),
   cpmsHandshakeQueue: int(0, 100_000).default(1000),
+  stationAuthFailuresPerAddress: int(1, 1_000_000).default(STATION_AUTH_LIMITS.perAddress),
   maxPayloadBytes: int(1024, 100 * 1024 * 1024).default(16 * 1024 * 1024),
   sampleRetentionDays: int(1, 36_500).default(400),
   connectionLogRetentionDays: int(1, 36_500).default(30),

@@ -23,6 +23,7 @@ export type ServiceSettings = Partial<Pick<Config, 'host'>> &
     | 'upstreamConnectTimeoutMs'
     | 'cpmsHandshakeConcurrency'
     | 'cpmsHandshakeQueue'
+    | 'stationAuthFailuresPerAddress'
     | 'maxPayloadBytes'
     | 'connectionLogRetentionDays'
     | 'stationSilentAfterMs'
@@ -84,6 +85,7 @@ export function createServices(settings: ServiceSettings, parts: ServiceParts): 
       smart.connection(event);
     },
     authThrottle: new AttemptThrottle(),
+    stationAuthFailuresPerAddress: settings.stationAuthFailuresPerAddress,
     pingIntervalMs: settings.pingIntervalMs,
     upstreamConnectTimeoutMs: settings.upstreamConnectTimeoutMs,
     cpmsHandshakeConcurrency: settings.cpmsHandshakeConcurrency,

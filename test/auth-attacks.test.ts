@@ -148,6 +148,30 @@ describe('sign-ins under attack', () => {
   });
 });
 
+describe('the ceiling of failed station authentications per address', () => {
+  it('is STATION_AUTH_FAILURES_PER_ADDRESS: beyond it every station from that address waits, stations elsewhere do not', { timeout: 60_000 }, async () => {
+    const broker = await startTestBroker({ logLevel: 'silent', stationAuthFailuresPerAddress: 3 });
+    const cpms = await startCpms();
+    try {
+      const tenant = await broker.api.tenants.create.mutate({ name: 'Acme', slug: 'acme', cpmsUrl: cpms.url, stationProfile: 1 });
+      for (const identity of ['CP-1', 'CP-2', 'CP-3', 'CP-4']) {
+        const station = await broker.api.registry.create.mutate({ tenantId: tenant.id, identity });
+        await broker.api.registry.setPassword.mutate({ id: station.id, password: { value: `${identity} station password`, encoding: 'text' } });
+      }
+      const ws = `http://127.0.0.1:${broker.server.port}/ocpp/acme`;
+      const gateway = '127.0.0.10';
+      for (const identity of ['CP-1', 'CP-2', 'CP-3']) expect((await upgrade(ws, identity, 'a wrong password', gateway)).status).toBe(401);
+      const throttled = await upgrade(ws, 'CP-4', 'CP-4 station password', gateway);
+      expect(throttled.status).toBe(429);
+      expect(Number(throttled.headers['retry-after'])).toBeGreaterThan(0);
+      expect((await upgrade(ws, 'CP-4', 'CP-4 station password', '127.0.0.11')).status).toBe(101);
+    } finally {
+      await broker.close();
+      await cpms.close();
+    }
+  });
+});
+
 describe('station authentication under attack', () => {
   let broker: TestBroker;
   let cpms: TestCpms;

@@ -91,6 +91,7 @@ describe('configuration', () => {
       upstreamConnectTimeoutMs: 10_000,
       cpmsHandshakeConcurrency: 64,
       cpmsHandshakeQueue: 1000,
+      stationAuthFailuresPerAddress: 200,
       maxPayloadBytes: 16 * 1024 * 1024,
       sampleRetentionDays: 400,
       connectionLogRetentionDays: 30,

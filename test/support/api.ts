@@ -40,6 +40,7 @@ export function openTestApi() {
       upstreamConnectTimeoutMs: 1_000,
       cpmsHandshakeConcurrency: 64,
       cpmsHandshakeQueue: 1000,
+      stationAuthFailuresPerAddress: 200,
       maxPayloadBytes: 1024 * 1024,
       connectionLogRetentionDays: 30,
       stationSilentAfterMs: 600_000,
