@@ -20,7 +20,7 @@ export { OCPP_PATH_PREFIX } from './upgrade.ts';
 export { Refusal, refusals, type RefusalCode, type RefusalKind } from './refusals.ts';
 export type { Directory, StationCredentials, TenantSecurity, Throttle, ThrottleRule, ThrottleSlot } from './directory.ts';
 export type { PendingCall } from './calls.ts';
-export type { Envelope } from './frame.ts';
+export { readEnvelope, type Envelope } from './frame.ts';
 export type { ConnectionEvent } from './events.ts';
 export { stationKey } from './session.ts';
 export { combineHooks, type Local, type RouteHooks, type SessionFacts } from './route.ts';
