@@ -16,9 +16,11 @@ export interface PendingCall {
  *
  * OCPP allows one outstanding call per sender, so a handful of entries is the norm; the bound only
  * protects the broker from a peer that never answers. Unanswered calls are swept by age.
+ *
+ * The Map exists only while a call is in flight: an idle link, the common case, holds none (about 250 bytes each).
  */
 export class CallsInFlight {
-  readonly #calls = new Map<string, PendingCall>();
+  #calls: Map<string, PendingCall> | undefined;
   readonly #limit: number;
 
   constructor(limit = 64) {
@@ -26,39 +28,46 @@ export class CallsInFlight {
   }
 
   get size(): number {
-    return this.#calls.size;
+    return this.#calls?.size ?? 0;
   }
 
   /** Records a call; returns its entry, to which a hook may attach a context. */
   start(id: string, action: string, now: number): PendingCall {
     const call: PendingCall = { action, startedAt: now };
-    this.#calls.delete(id);
-    this.#calls.set(id, call);
-    if (this.#calls.size > this.#limit) {
-      this.#calls.delete(this.#calls.keys().next().value!);
+    const calls = (this.#calls ??= new Map());
+    calls.delete(id);
+    calls.set(id, call);
+    if (calls.size > this.#limit) {
+      calls.delete(calls.keys().next().value!);
     }
     return call;
   }
 
   /** Removes and returns the call that `id` answers, if it is still known. */
   finish(id: string): PendingCall | undefined {
-    const call = this.#calls.get(id);
-    if (call) this.#calls.delete(id);
+    const call = this.#calls?.get(id);
+    if (call) this.#forget(id);
     return call;
   }
 
   /** When the most recent call still in flight started (the broker's own calls wait for it: broker/outbox.ts). */
   newestStartedAt(): number | undefined {
     let newest: number | undefined;
-    for (const call of this.#calls.values()) newest = call.startedAt; // insertion order is start order
+    for (const call of this.#calls?.values() ?? []) newest = call.startedAt; // insertion order is start order
     return newest;
   }
 
   /** Forgets calls started before `before` (they were never answered). */
   sweep(before: number): void {
+    if (!this.#calls) return;
     for (const [id, call] of this.#calls) {
       if (call.startedAt >= before) break; // insertion order is start order
-      this.#calls.delete(id);
+      this.#forget(id);
     }
+  }
+
+  #forget(id: string): void {
+    this.#calls!.delete(id);
+    if (this.#calls!.size === 0) this.#calls = undefined;
   }
 }

@@ -7,7 +7,7 @@ import { Refusal } from './refusals.ts';
 import type { RouteHooks } from './route.ts';
 import { HandshakeLimiter } from './handshakes.ts';
 import { Keepalive } from './keepalive.ts';
-import { createSession, stationKey as key, type Session } from './session.ts';
+import { createSession, stationKey as key, type Session, type SessionEnd } from './session.ts';
 import { OwnCallError, type OwnCallOptions, type StationCallClaim } from './outbox.ts';
 import type { StationInfo } from './types.ts';
 import { authenticateStation, upstreamCredentials } from './authenticate.ts';
@@ -20,7 +20,7 @@ export { OCPP_PATH_PREFIX } from './upgrade.ts';
 export { Refusal, refusals, type RefusalCode, type RefusalKind } from './refusals.ts';
 export type { Directory, StationCredentials, TenantSecurity, Throttle, ThrottleRule, ThrottleSlot } from './directory.ts';
 export type { PendingCall } from './calls.ts';
-export type { Envelope } from './frame.ts';
+export { readEnvelope, type Envelope } from './frame.ts';
 export type { ConnectionEvent } from './events.ts';
 export { stationKey } from './session.ts';
 export { combineHooks, type Local, type RouteHooks, type SessionFacts } from './route.ts';
@@ -236,9 +236,14 @@ export function createBroker(options: BrokerOptions): Broker {
     }
   }
 
+  /** One listener for every session's end (no closure per station). */
+  function closed(session: Session, end: SessionEnd) {
+    if (sessions.get(session.key) === session) sessions.delete(session.key);
+    const { tenantId, tenantSlug, identity, remoteAddress } = session;
+    emit({ kind: 'closed', at: new Date(), tenantId, tenantSlug, identity, remoteAddress, ...end });
+  }
+
   function open(tenant: TenantSecurity, identity: string, remoteAddress: string, station: WebSocket, cpms: WebSocket) {
-    const id = key(tenant.id, identity);
-    const where = { tenantId: tenant.id, tenantSlug: tenant.slug, identity, remoteAddress };
     const session = createSession({
       tenantId: tenant.id,
       tenantSlug: tenant.slug,
@@ -249,18 +254,16 @@ export function createBroker(options: BrokerOptions): Broker {
       keepalive,
       log,
       hooks: options.hooks,
-      onClosed: (closed, end) => {
-        if (sessions.get(id) === closed) sessions.delete(id);
-        emit({ kind: 'closed', at: new Date(), ...where, ...end });
-      },
+      onClosed: closed,
     });
-    const previous = sessions.get(id);
-    sessions.set(id, session);
+    const previous = sessions.get(session.key);
+    sessions.set(session.key, session);
     previous?.close(CloseCode.NORMAL, 'Replaced by a new connection with the same identity');
     log.info(
       { event: 'connection.opened', tenant: tenant.slug, identity, remoteAddress, subprotocol: session.subprotocol },
       'station connected',
     );
+    const where = { tenantId: tenant.id, tenantSlug: tenant.slug, identity, remoteAddress };
     emit({ kind: 'opened', at: new Date(session.connectedAt), ...where, subprotocol: session.subprotocol });
   }
 

@@ -107,12 +107,16 @@ export interface OutboxHost {
 export class Outbox {
   /** The broker's call on the wire, if any: the forwarding path checks this one field. */
   out: OwnCall | undefined;
-  /** The broker calls waiting for the slot. */
-  readonly queue: OwnCall[] = [];
+  /**
+   * The broker calls waiting for the slot; undefined when none waits. The lists below are made when first needed too:
+   * most stations never get a broker call, and an idle station should cost little.
+   */
+  queue: OwnCall[] | undefined;
   /** CPMS frames held while `out` is set, in order. */
-  readonly #held: { frame: Buffer; envelope: Envelope }[] = [];
+  #held: { frame: Buffer; envelope: Envelope }[] | undefined;
   #heldBytes = 0;
-  readonly #late: string[] = [];
+  /** Ids of the broker's calls that timed out, the newest last. */
+  #late: string[] | undefined;
   /** Station calls the broker answers itself; undefined when none (one field check per station call). */
   claims: StationCallClaim[] | undefined;
   #waitTimer: NodeJS.Timeout | undefined;
@@ -126,7 +130,7 @@ export class Outbox {
   /** Queues a call; resolves with the station's CALLRESULT payload, rejects with an OwnCallError. */
   call(action: string, payload: unknown, options: OwnCallOptions = {}): Promise<unknown> {
     if (this.#closed) return Promise.reject(new OwnCallError('GONE', 'The station is no longer connected'));
-    if (this.queue.length >= QUEUE_LIMIT) {
+    if (this.queue !== undefined && this.queue.length >= QUEUE_LIMIT) {
       this.#host.event({ kind: 'done', action, outcome: 'BUSY' });
       return Promise.reject(new OwnCallError('BUSY', `${QUEUE_LIMIT} of the broker's calls already wait for this station`));
     }
@@ -143,11 +147,12 @@ export class Outbox {
         pending: { action, startedAt: 0 },
         timer: undefined,
       };
+      const queue = (this.queue ??= []);
       if (call.priority === 'high') {
-        const at = this.queue.findIndex((waiting) => waiting.priority !== 'high');
-        this.queue.splice(at === -1 ? this.queue.length : at, 0, call);
+        const at = queue.findIndex((waiting) => waiting.priority !== 'high');
+        queue.splice(at === -1 ? queue.length : at, 0, call);
       } else {
-        this.queue.push(call);
+        queue.push(call);
       }
       this.pump();
     });
@@ -155,15 +160,16 @@ export class Outbox {
 
   /** Whether `id` answers one of the broker's calls (the one out, or one that timed out): such answers stop here. */
   owns(id: string): boolean {
-    return this.out?.id === id || (this.#late.length > 0 && this.#late.includes(id));
+    return this.out?.id === id || (this.#late !== undefined && this.#late.includes(id));
   }
 
   /** The station's CALLRESULT or CALLERROR to the broker's call `id` (owns(id) was true). */
   answer(envelope: Extract<Envelope, { kind: 'result' | 'error' }>, frame: Buffer): void {
     const call = this.out;
     if (!call || call.id !== envelope.id) {
-      const late = this.#late.indexOf(envelope.id);
-      if (late !== -1) this.#late.splice(late, 1);
+      const late = this.#late?.indexOf(envelope.id) ?? -1;
+      if (late !== -1) this.#late!.splice(late, 1);
+      if (this.#late?.length === 0) this.#late = undefined;
       return; // a late answer: its call failed already
     }
     this.#host.observeOwn('station', envelope, frame, call.pending);
@@ -191,10 +197,11 @@ export class Outbox {
    */
   hold(frame: Buffer, envelope: Envelope): boolean {
     if (envelope.kind !== 'call' && envelope.kind !== 'send') return false;
-    this.#held.push({ frame, envelope });
+    const held = (this.#held ??= []);
+    held.push({ frame, envelope });
     this.#heldBytes += frame.length;
     this.#host.event({ kind: 'held' });
-    if (this.#held.length > HELD_FRAMES_LIMIT || this.#heldBytes > HELD_BYTES_LIMIT) {
+    if (held.length > HELD_FRAMES_LIMIT || this.#heldBytes > HELD_BYTES_LIMIT) {
       const call = this.out!;
       this.#host.event({ kind: 'given_up', action: call.action });
       this.#settle(call, 'TIMEOUT', new OwnCallError('TIMEOUT', `${call.action} given up: the CPMS sent more than the broker holds while it waits`));
@@ -204,7 +211,7 @@ export class Outbox {
 
   /** Sends the next waiting call when the slot is free: no broker call out, no recent CPMS call unanswered. */
   pump(): void {
-    if (this.out || this.queue.length === 0 || this.#closed) return;
+    if (this.out || this.queue === undefined || this.#closed) return;
     const { station, cpms } = this.#host;
     const now = Date.now();
     if (cpms.calls.size > 0) {
@@ -225,6 +232,7 @@ export class Outbox {
       this.#waitTimer = undefined;
     }
     const call = this.queue.shift()!;
+    if (this.queue.length === 0) this.queue = undefined;
     if (station.ws.readyState !== WebSocket.OPEN) {
       this.#host.event({ kind: 'done', action: call.action, outcome: 'GONE' });
       call.reject(new OwnCallError('GONE', 'The station is no longer connected'));
@@ -248,9 +256,9 @@ export class Outbox {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#waitTimer);
-    const calls = this.out ? [this.out, ...this.queue] : [...this.queue];
-    this.queue.length = 0;
-    this.#held.length = 0;
+    const calls = [...(this.out ? [this.out] : []), ...(this.queue ?? [])];
+    this.queue = undefined;
+    this.#held = undefined;
     this.#heldBytes = 0;
     this.claims = undefined;
     if (this.out) clearTimeout(this.out.timer);
@@ -292,8 +300,9 @@ export class Outbox {
     this.out = undefined;
     if (outcome !== 'result') {
       if (outcome === 'TIMEOUT') {
-        this.#late.push(call.id);
-        if (this.#late.length > LATE_IDS_LIMIT) this.#late.shift();
+        const late = (this.#late ??= []);
+        late.push(call.id);
+        if (late.length > LATE_IDS_LIMIT) late.shift();
       }
       call.reject(value as OwnCallError);
     } else {
@@ -301,7 +310,8 @@ export class Outbox {
     }
     this.#host.event({ kind: 'done', action: call.action, outcome });
     // The CPMS first: what it sent meanwhile goes out now, in order; the next broker call then waits for its answer.
-    const held = this.#held.splice(0);
+    const held = this.#held ?? [];
+    this.#held = undefined;
     this.#heldBytes = 0;
     for (const { frame, envelope } of held) this.#host.release(frame, envelope);
     this.pump();

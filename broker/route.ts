@@ -165,7 +165,7 @@ export function deliver(from: Link, to: Link, frame: Buffer, envelope: Envelope,
   // The CPMS tells the station how often to send a Heartbeat: what "silent for too long" means for it (once a link).
   if (call?.action === 'BootNotification' && envelope.kind === 'result') from.session.heartbeatIntervalS = heartbeatInterval(frame);
   // The station answered the CPMS: a broker call waiting for the slot may go now.
-  if (call !== undefined && to.side === 'cpms' && from.session.outbox.queue.length > 0) from.session.outbox.pump();
+  if (call !== undefined && to.side === 'cpms' && from.session.outbox.queue !== undefined) from.session.outbox.pump();
 }
 
 /**

@@ -77,9 +77,10 @@ export function createConnectionLog(options: ConnectionLogOptions) {
   for (const row of outcomes.opened) succeeded(row.tenantId!, row.at);
   for (const row of outcomes.failed) failed(row.tenantId!, { at: row.at, status: row.status, code: row.code ?? '', reason: row.reason ?? '' });
 
-  const lastSeen = new Map<string, Date>();
+  /** When each station was last seen (ms): a number, not the event's Date (16 bytes instead of ~100 per station). */
+  const lastSeen = new Map<string, number>();
   const seenKey = (tenantId: number, identity: string) => `${tenantId}/${identity}`;
-  for (const row of lastSeenFromLog(db, LAST_SEEN_LIMIT).reverse()) lastSeen.set(seenKey(row.tenantId, row.identity), row.at);
+  for (const row of lastSeenFromLog(db, LAST_SEEN_LIMIT).reverse()) lastSeen.set(seenKey(row.tenantId, row.identity), row.at.getTime());
 
   function entry(tenantId: number): CpmsHealth {
     let found = health.get(tenantId);
@@ -106,7 +107,7 @@ export function createConnectionLog(options: ConnectionLogOptions) {
     const key = seenKey(tenantId, identity);
     lastSeen.delete(key); // re-inserted last: the map stays in the order of sightings
     if (lastSeen.size >= LAST_SEEN_LIMIT) lastSeen.delete(lastSeen.keys().next().value!);
-    lastSeen.set(key, at);
+    lastSeen.set(key, at.getTime());
   }
 
   function flush() {
@@ -155,7 +156,10 @@ export function createConnectionLog(options: ConnectionLogOptions) {
     },
     health: (tenantId: number): CpmsHealth => ({ ...(health.get(tenantId) ?? { lastSuccessAt: null, lastFailure: null, failing: false }) }),
     /** When the station was last seen connecting or closing; undefined when the log does not know it. */
-    lastSeen: (tenantId: number, identity: string) => lastSeen.get(seenKey(tenantId, identity)),
+    lastSeen: (tenantId: number, identity: string) => {
+      const at = lastSeen.get(seenKey(tenantId, identity));
+      return at === undefined ? undefined : new Date(at);
+    },
     /** Stops the timers and writes what is left. */
     close() {
       clearInterval(flushing);

@@ -80,6 +80,23 @@ describe('CallsInFlight', () => {
     expect(calls.size).toBe(1);
     expect(calls.finish('c')).toEqual({ action: 'C', startedAt: 3 });
   });
+
+  it('tracks calls again after every call was answered or swept', () => {
+    const calls = new CallsInFlight();
+    calls.start('a', 'A', 1);
+    calls.finish('a');
+    expect(calls.size).toBe(0);
+    expect(calls.newestStartedAt()).toBeUndefined();
+    calls.sweep(10);
+    calls.start('b', 'B', 5);
+    calls.start('c', 'C', 6);
+    calls.sweep(6);
+    expect(calls.newestStartedAt()).toBe(6);
+    calls.sweep(7);
+    expect(calls.size).toBe(0);
+    calls.start('d', 'D', 8);
+    expect(calls.finish('d')).toEqual({ action: 'D', startedAt: 8 });
+  });
 });
 
 describe('close codes', () => {

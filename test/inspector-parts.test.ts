@@ -141,6 +141,25 @@ describe('a ring of frames', () => {
       }),
     );
   });
+
+  it('keeps its order when items are shifted off as it grows', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 20 }), fc.array(fc.oneof(fc.nat({ max: 1000 }), fc.constant('shift' as const)), { maxLength: 100 }), (capacity, steps) => {
+        const ring = new Ring<{ cost: number; n: number }>(capacity);
+        let kept: { cost: number; n: number }[] = [];
+        steps.forEach((step, n) => {
+          if (step === 'shift') {
+            expect(ring.shift()).toEqual(kept.shift());
+          } else {
+            ring.push({ cost: step, n });
+            kept = [...kept, { cost: step, n }].slice(-capacity);
+          }
+          expect(ring.toArray()).toEqual(kept);
+          expect(ring.cost).toBe(kept.reduce((sum, item) => sum + item.cost, 0));
+        });
+      }),
+    );
+  });
 });
 
 /** A frame of `size` bytes: a call of `action` with padding. */

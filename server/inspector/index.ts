@@ -1,5 +1,5 @@
 import { Gauge, type Registry } from 'prom-client';
-import { stationKey as keyOf, type Envelope, type Local, type PendingCall, type RouteHooks } from '../../broker/index.ts';
+import { readEnvelope, stationKey as keyOf, type Envelope, type Local, type PendingCall, type RouteHooks } from '../../broker/index.ts';
 import { maskFrame } from './mask.ts';
 import { Ring } from './ring.ts';
 
@@ -79,7 +79,11 @@ interface Held {
   local: boolean;
   /** A CPMS call the broker answered itself (smart charging policy), or that answer. */
   forCpms: boolean;
-  envelope: Envelope;
+  /**
+   * The envelope of a frame kept cut, which cannot be read again from what is kept; undefined for a frame kept whole
+   * (read again when shown: most frames are never shown, and a station's log should cost little).
+   */
+  envelope: Envelope | undefined;
   action: string | undefined;
   /** The bytes kept (at most maxFrameBytes), one character a byte (latin1). */
   bytes: string;
@@ -166,6 +170,7 @@ export function createInspector(overrides: Partial<InspectorLimits> = {}) {
   function record(log: StationLog, from: 'station' | 'cpms', envelope: Envelope, frame: Buffer, call: PendingCall | undefined, local: Local | undefined) {
     const size = frame.length;
     const kept = frame.toString('latin1', 0, Math.min(size, limits.maxFrameBytes));
+    const whole = kept.length === size;
     const held: Held = {
       seq: ++seq,
       at: Date.now(),
@@ -173,7 +178,7 @@ export function createInspector(overrides: Partial<InspectorLimits> = {}) {
       local: local !== undefined,
       // A CPMS call the broker answered itself, observed from the CPMS's side, and its answer, from the station's.
       forCpms: local === 'answered' && (from === 'cpms') === (envelope.kind === 'call'),
-      envelope,
+      envelope: whole ? undefined : envelope,
       action: call?.action ?? (envelope.kind === 'call' || envelope.kind === 'send' ? envelope.action : undefined),
       bytes: kept,
       size,
@@ -204,8 +209,9 @@ export function createInspector(overrides: Partial<InspectorLimits> = {}) {
   }
 
   function render(held: Held, reveal: boolean): InspectedFrame {
-    const { envelope } = held;
-    const { text, masked } = maskFrame(Buffer.from(held.bytes, 'latin1').toString('utf8'), { revealBadges: reveal });
+    const bytes = Buffer.from(held.bytes, 'latin1');
+    const envelope = held.envelope ?? readEnvelope(bytes);
+    const { text, masked } = maskFrame(bytes.toString('utf8'), { revealBadges: reveal });
     return {
       seq: held.seq,
       at: new Date(held.at).toISOString(),
