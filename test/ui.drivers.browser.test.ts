@@ -78,9 +78,16 @@ async function connect(identity: string, protocol: 'ocpp1.6' | 'ocpp2.0.1') {
 const minutesAgo = (minutes: number) => new Date(Date.now() - minutes * 60_000).toISOString();
 
 /** Waits until the broker has written the session (its observers write in batches, at least every second). */
-async function stored(identity: string, state: 'active' | 'completed') {
+/** Waits until the writer has stored the station's transaction in `state` (and with `energyWh`, when given). */
+async function stored(identity: string, state: 'active' | 'completed', energyWh?: number) {
   await expect
-    .poll(async () => (await ui.broker.api.transactions.list.query({ tenantId, identity })).transactions.find((t) => t.state === state), { timeout: 5000 })
+    .poll(
+      async () =>
+        (await ui.broker.api.transactions.list.query({ tenantId, identity })).transactions.find(
+          (t) => t.state === state && (energyWh === undefined || t.energyWh === energyWh),
+        ),
+      { timeout: 5000 },
+    )
     .toBeTruthy();
 }
 
@@ -293,7 +300,8 @@ describe('sessions in the admin UI', () => {
       seqNo: 1,
       meterValue: register(22_500, 5, 'Sample.Periodic', 11_000),
     });
-    await stored('CS-201', 'active');
+    // Both events written (the writer batches each second), so that the page shows them when it opens.
+    await stored('CS-201', 'active', 2_500);
 
     // From the tenant page's live stations table to the station's page.
     await ui.page.goto(`${ui.url}/tenants/${tenantId}`);
